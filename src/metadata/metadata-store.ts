@@ -1,0 +1,97 @@
+/**
+ * What the registry remembers besides blob bytes: repositories, which blobs each repository may
+ * serve, manifests (with their content), tags, referrers and upload sessions. Every method is
+ * atomic on its own; implementations exist for SQLite (embedded default) and PostgreSQL.
+ */
+
+export interface Page {
+  /** Return entries strictly after this one, in lexical order. */
+  last?: string;
+  limit: number;
+}
+
+export interface ManifestRecord {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+  content: Uint8Array;
+  artifactType: string | null;
+  configMediaType: string | null;
+  configDigest: string | null;
+  subjectDigest: string | null;
+  annotations: Record<string, string> | null;
+  platform: { os: string; architecture: string; variant?: string } | null;
+}
+
+export interface StoredManifest extends ManifestRecord {
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A content reference from a manifest: a blob (config, layer) or a child manifest (index entry). */
+export interface ManifestChild {
+  digest: string;
+  kind: 'blob' | 'manifest';
+}
+
+export interface ReferrerDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType: string | null;
+  annotations: Record<string, string> | null;
+}
+
+export interface UploadSession {
+  id: string;
+  repository: string;
+  size: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface TagRecord {
+  name: string;
+  digest: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface MetadataStore {
+  listRepositories(page: Page): Promise<string[]>;
+  repositoryExists(repository: string): Promise<boolean>;
+
+  /** Records that `repository` may serve blob `digest` (creating the repository if needed). */
+  linkBlob(repository: string, digest: string, size: number): Promise<void>;
+  /** Size of the blob if `repository` links it, else null. */
+  linkedBlobSize(repository: string, digest: string): Promise<number | null>;
+  /** Size of the blob if any repository links it, else null. */
+  anyBlobSize(digest: string): Promise<number | null>;
+  unlinkBlob(repository: string, digest: string): Promise<boolean>;
+
+  createUpload(session: UploadSession): Promise<void>;
+  getUpload(id: string): Promise<UploadSession | null>;
+  setUploadSize(id: string, size: number): Promise<void>;
+  deleteUpload(id: string): Promise<void>;
+  countUploads(): Promise<number>;
+
+  /** Of `children`, those `repository` cannot serve (missing blobs or manifests). */
+  missingChildren(repository: string, children: ManifestChild[]): Promise<ManifestChild[]>;
+  /** Stores a manifest, its child references and optionally points `tag` at it, in one transaction. */
+  putManifest(manifest: ManifestRecord, children: ManifestChild[], tag: string | null): Promise<void>;
+  getManifest(repository: string, digest: string): Promise<StoredManifest | null>;
+  getManifestByTag(repository: string, tag: string): Promise<StoredManifest | null>;
+  /** Deletes a manifest and every tag pointing at it. */
+  deleteManifest(repository: string, digest: string): Promise<boolean>;
+
+  listTags(repository: string, page: Page): Promise<string[]>;
+  getTag(repository: string, tag: string): Promise<TagRecord | null>;
+  deleteTag(repository: string, tag: string): Promise<boolean>;
+
+  listReferrers(repository: string, subjectDigest: string, artifactType?: string): Promise<ReferrerDescriptor[]>;
+
+  /** Bytes of distinct blobs plus manifests held, for the storage-used gauge. */
+  storageUsed(): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,105 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { SqlDialectName } from './schema.js';
+
+/**
+ * Versioned schema migrations, in code so they ship with the build. Never edit a released
+ * migration: add the next one. Names sort lexically, which is the order Kysely applies them in.
+ */
+function registryCore(dialect: SqlDialectName): Migration {
+  const binary = dialect === 'postgres' ? 'bytea' : 'blob';
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('repositories')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('blobs')
+        .addColumn('digest', 'text', (c) => c.primaryKey())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('repository_blobs')
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('repository_blobs_pk', ['repository', 'digest'])
+        .execute();
+      await db.schema.createIndex('repository_blobs_digest').on('repository_blobs').column('digest').execute();
+      await db.schema
+        .createTable('manifests')
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('media_type', 'text', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('content', binary, (c) => c.notNull())
+        .addColumn('artifact_type', 'text')
+        .addColumn('config_media_type', 'text')
+        .addColumn('config_digest', 'text')
+        .addColumn('subject_digest', 'text')
+        .addColumn('annotations', 'text')
+        .addColumn('platform_os', 'text')
+        .addColumn('platform_architecture', 'text')
+        .addColumn('platform_variant', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('manifests_pk', ['repository', 'digest'])
+        .execute();
+      await db.schema
+        .createIndex('manifests_subject')
+        .on('manifests')
+        .columns(['repository', 'subject_digest'])
+        .execute();
+      await db.schema
+        .createTable('manifest_references')
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('parent_digest', 'text', (c) => c.notNull())
+        .addColumn('child_digest', 'text', (c) => c.notNull())
+        .addColumn('child_kind', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('manifest_references_pk', ['repository', 'parent_digest', 'child_digest'])
+        .execute();
+      await db.schema
+        .createIndex('manifest_references_child')
+        .on('manifest_references')
+        .columns(['repository', 'child_digest'])
+        .execute();
+      await db.schema
+        .createTable('tags')
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('tags_pk', ['repository', 'name'])
+        .execute();
+      await db.schema.createIndex('tags_digest').on('tags').columns(['repository', 'digest']).execute();
+      await db.schema
+        .createTable('uploads')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
+class InCodeMigrations implements MigrationProvider {
+  constructor(private readonly dialect: SqlDialectName) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return { '0001_registry_core': registryCore(this.dialect) };
+  }
+}
+
+export async function migrateToLatest(db: Kysely<any>, dialect: SqlDialectName): Promise<void> {
+  const migrator = new Migrator({ db, provider: new InCodeMigrations(dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    throw new Error(`database migration failed${failed ? ` at ${failed.migrationName}` : ''}: ${String(error)}`);
+  }
+}

@@ -1,0 +1,319 @@
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type {
+  ManifestChild,
+  ManifestRecord,
+  MetadataStore,
+  Page,
+  ReferrerDescriptor,
+  StoredManifest,
+  TagRecord,
+  UploadSession,
+} from '../metadata-store.js';
+import type { Database, ManifestsTable } from './schema.js';
+
+const now = (): string => new Date().toISOString();
+
+/** MetadataStore on any SQL database Kysely speaks (SQLite by default, PostgreSQL for scale-out). */
+export class SqlMetadataStore implements MetadataStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async listRepositories(page: Page): Promise<string[]> {
+    let query = this.db.selectFrom('repositories').select('name').orderBy('name').limit(page.limit);
+    if (page.last !== undefined) query = query.where('name', '>', page.last);
+    return (await query.execute()).map((r) => r.name);
+  }
+
+  async repositoryExists(repository: string): Promise<boolean> {
+    const row = await this.db.selectFrom('repositories').select('name').where('name', '=', repository).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async linkBlob(repository: string, digest: string, size: number): Promise<void> {
+    const at = now();
+    await this.db.transaction().execute(async (trx) => {
+      await ensureRepository(trx, repository, at);
+      await trx
+        .insertInto('blobs')
+        .values({ digest, size, created_at: at })
+        .onConflict((oc) => oc.column('digest').doNothing())
+        .execute();
+      await trx
+        .insertInto('repository_blobs')
+        .values({ repository, digest, created_at: at })
+        .onConflict((oc) => oc.columns(['repository', 'digest']).doNothing())
+        .execute();
+    });
+  }
+
+  async linkedBlobSize(repository: string, digest: string): Promise<number | null> {
+    const row = await this.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+      .select('b.size')
+      .where('rb.repository', '=', repository)
+      .where('rb.digest', '=', digest)
+      .executeTakeFirst();
+    return row ? Number(row.size) : null;
+  }
+
+  async anyBlobSize(digest: string): Promise<number | null> {
+    const row = await this.db
+      .selectFrom('blobs')
+      .select('size')
+      .where('digest', '=', digest)
+      .where((eb) => eb.exists(eb.selectFrom('repository_blobs').select('digest').where('repository_blobs.digest', '=', digest)))
+      .executeTakeFirst();
+    return row ? Number(row.size) : null;
+  }
+
+  async unlinkBlob(repository: string, digest: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('repository_blobs')
+      .where('repository', '=', repository)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  async createUpload(session: UploadSession): Promise<void> {
+    await this.db
+      .insertInto('uploads')
+      .values({
+        id: session.id,
+        repository: session.repository,
+        size: session.size,
+        created_at: session.createdAt,
+        updated_at: session.updatedAt,
+      })
+      .execute();
+  }
+
+  async getUpload(id: string): Promise<UploadSession | null> {
+    const row = await this.db.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) return null;
+    return {
+      id: row.id,
+      repository: row.repository,
+      size: Number(row.size),
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+
+  async setUploadSize(id: string, size: number): Promise<void> {
+    await this.db.updateTable('uploads').set({ size, updated_at: now() }).where('id', '=', id).execute();
+  }
+
+  async deleteUpload(id: string): Promise<void> {
+    await this.db.deleteFrom('uploads').where('id', '=', id).execute();
+  }
+
+  async countUploads(): Promise<number> {
+    const row = await this.db.selectFrom('uploads').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
+  async missingChildren(repository: string, children: ManifestChild[]): Promise<ManifestChild[]> {
+    const blobDigests = children.filter((c) => c.kind === 'blob').map((c) => c.digest);
+    const manifestDigests = children.filter((c) => c.kind === 'manifest').map((c) => c.digest);
+    const present = new Set<string>();
+    if (blobDigests.length > 0) {
+      const rows = await this.db
+        .selectFrom('repository_blobs')
+        .select('digest')
+        .where('repository', '=', repository)
+        .where('digest', 'in', blobDigests)
+        .execute();
+      for (const r of rows) present.add(`blob:${r.digest}`);
+    }
+    if (manifestDigests.length > 0) {
+      const rows = await this.db
+        .selectFrom('manifests')
+        .select('digest')
+        .where('repository', '=', repository)
+        .where('digest', 'in', manifestDigests)
+        .execute();
+      for (const r of rows) present.add(`manifest:${r.digest}`);
+    }
+    return children.filter((c) => !present.has(`${c.kind}:${c.digest}`));
+  }
+
+  async putManifest(manifest: ManifestRecord, children: ManifestChild[], tag: string | null): Promise<void> {
+    const at = now();
+    const { repository, digest } = manifest;
+    await this.db.transaction().execute(async (trx) => {
+      await ensureRepository(trx, repository, at);
+      const inserted = await trx
+        .insertInto('manifests')
+        .values({
+          repository,
+          digest,
+          media_type: manifest.mediaType,
+          size: manifest.size,
+          content: manifest.content,
+          artifact_type: manifest.artifactType,
+          config_media_type: manifest.configMediaType,
+          config_digest: manifest.configDigest,
+          subject_digest: manifest.subjectDigest,
+          annotations: manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+          platform_os: manifest.platform?.os ?? null,
+          platform_architecture: manifest.platform?.architecture ?? null,
+          platform_variant: manifest.platform?.variant ?? null,
+          created_at: at,
+          updated_at: at,
+        })
+        .onConflict((oc) => oc.columns(['repository', 'digest']).doUpdateSet({ updated_at: at }))
+        .executeTakeFirst();
+      const uniqueChildren = [...new Map(children.map((c) => [c.digest, c])).values()];
+      if (inserted.numInsertedOrUpdatedRows && uniqueChildren.length > 0) {
+        await trx
+          .insertInto('manifest_references')
+          .values(uniqueChildren.map((c) => ({ repository, parent_digest: digest, child_digest: c.digest, child_kind: c.kind })))
+          .onConflict((oc) => oc.columns(['repository', 'parent_digest', 'child_digest']).doNothing())
+          .execute();
+      }
+      if (tag !== null) {
+        await trx
+          .insertInto('tags')
+          .values({ repository, name: tag, digest, created_at: at, updated_at: at })
+          .onConflict((oc) =>
+            oc
+              .columns(['repository', 'name'])
+              .doUpdateSet({ digest, updated_at: at })
+              .where('tags.digest', '!=', digest),
+          )
+          .execute();
+      }
+      await trx.updateTable('repositories').set({ updated_at: at }).where('name', '=', repository).execute();
+    });
+  }
+
+  async getManifest(repository: string, digest: string): Promise<StoredManifest | null> {
+    const row = await this.db
+      .selectFrom('manifests')
+      .selectAll()
+      .where('repository', '=', repository)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return row ? toStoredManifest(row) : null;
+  }
+
+  async getManifestByTag(repository: string, tag: string): Promise<StoredManifest | null> {
+    const row = await this.db
+      .selectFrom('tags as t')
+      .innerJoin('manifests as m', (join) => join.onRef('m.repository', '=', 't.repository').onRef('m.digest', '=', 't.digest'))
+      .selectAll('m')
+      .where('t.repository', '=', repository)
+      .where('t.name', '=', tag)
+      .executeTakeFirst();
+    return row ? toStoredManifest(row) : null;
+  }
+
+  async deleteManifest(repository: string, digest: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('tags').where('repository', '=', repository).where('digest', '=', digest).execute();
+      await trx
+        .deleteFrom('manifest_references')
+        .where('repository', '=', repository)
+        .where('parent_digest', '=', digest)
+        .execute();
+      const result = await trx
+        .deleteFrom('manifests')
+        .where('repository', '=', repository)
+        .where('digest', '=', digest)
+        .executeTakeFirst();
+      return result.numDeletedRows > 0n;
+    });
+  }
+
+  async listTags(repository: string, page: Page): Promise<string[]> {
+    let query = this.db
+      .selectFrom('tags')
+      .select('name')
+      .where('repository', '=', repository)
+      .orderBy('name')
+      .limit(page.limit);
+    if (page.last !== undefined) query = query.where('name', '>', page.last);
+    return (await query.execute()).map((r) => r.name);
+  }
+
+  async getTag(repository: string, tag: string): Promise<TagRecord | null> {
+    const row = await this.db
+      .selectFrom('tags')
+      .selectAll()
+      .where('repository', '=', repository)
+      .where('name', '=', tag)
+      .executeTakeFirst();
+    return row ? { name: row.name, digest: row.digest, createdAt: row.created_at, updatedAt: row.updated_at } : null;
+  }
+
+  async deleteTag(repository: string, tag: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('tags')
+      .where('repository', '=', repository)
+      .where('name', '=', tag)
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  async listReferrers(repository: string, subjectDigest: string, artifactType?: string): Promise<ReferrerDescriptor[]> {
+    let query = this.db
+      .selectFrom('manifests')
+      .select(['media_type', 'digest', 'size', 'artifact_type', 'annotations'])
+      .where('repository', '=', repository)
+      .where('subject_digest', '=', subjectDigest)
+      .orderBy('created_at')
+      .orderBy('digest');
+    if (artifactType !== undefined) query = query.where('artifact_type', '=', artifactType);
+    return (await query.execute()).map((r) => ({
+      mediaType: r.media_type,
+      digest: r.digest,
+      size: Number(r.size),
+      artifactType: r.artifact_type,
+      annotations: r.annotations ? (JSON.parse(r.annotations) as Record<string, string>) : null,
+    }));
+  }
+
+  async storageUsed(): Promise<number> {
+    const row = await sql<{ total: number | string | null }>`
+      select (select coalesce(sum(size), 0) from blobs) + (select coalesce(sum(size), 0) from manifests) as total
+    `.execute(this.db);
+    return Number(row.rows[0]?.total ?? 0);
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}
+
+async function ensureRepository(trx: Kysely<Database>, name: string, at: string): Promise<void> {
+  await trx
+    .insertInto('repositories')
+    .values({ name, created_at: at, updated_at: at })
+    .onConflict((oc) => oc.column('name').doNothing())
+    .execute();
+}
+
+function toStoredManifest(row: Selectable<ManifestsTable>): StoredManifest {
+  return {
+    repository: row.repository,
+    digest: row.digest,
+    mediaType: row.media_type,
+    size: Number(row.size),
+    content: row.content,
+    artifactType: row.artifact_type,
+    configMediaType: row.config_media_type,
+    configDigest: row.config_digest,
+    subjectDigest: row.subject_digest,
+    annotations: row.annotations ? (JSON.parse(row.annotations) as Record<string, string>) : null,
+    platform: row.platform_os
+      ? {
+          os: row.platform_os,
+          architecture: row.platform_architecture ?? '',
+          ...(row.platform_variant ? { variant: row.platform_variant } : {}),
+        }
+      : null,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}

@@ -1,0 +1,20 @@
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { migrateToLatest } from './migrations.js';
+import type { Database } from './schema.js';
+import { SqlMetadataStore } from './sql-metadata-store.js';
+
+/**
+ * Opens (creating if needed) the embedded SQLite metadata database. WAL lets readers (pulls) run
+ * while a writer commits; synchronous=FULL makes every committed push survive power loss.
+ */
+export async function openSqliteMetadataStore(path: string): Promise<SqlMetadataStore> {
+  const database = new BetterSqlite3(path);
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = FULL');
+  database.pragma('busy_timeout = 5000');
+  database.pragma('foreign_keys = ON');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  await migrateToLatest(db, 'sqlite');
+  return new SqlMetadataStore(db);
+}

@@ -1,0 +1,95 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { uploadRangeHeader, type BlobService } from '../registry/blob-service.js';
+import type { UploadSession } from '../metadata/metadata-store.js';
+import type { RegistryMetrics } from '../observability/metrics.js';
+import { bodyStream, contentLengthOf, hasBody, headerValue, parseByteRange, parseContentRange, queryParam } from './http-util.js';
+
+function sendUploadState(reply: FastifyReply, session: UploadSession, status: number): FastifyReply {
+  return reply
+    .code(status)
+    .header('Location', `/v2/${session.repository}/blobs/uploads/${session.id}`)
+    .header('Range', uploadRangeHeader(session.size))
+    .header('Docker-Upload-UUID', session.id)
+    .header('Content-Length', '0')
+    .send();
+}
+
+function sendBlobCreated(reply: FastifyReply, repository: string, digest: string): FastifyReply {
+  return reply
+    .code(201)
+    .header('Location', `/v2/${repository}/blobs/${digest}`)
+    .header('Docker-Content-Digest', digest)
+    .header('Content-Length', '0')
+    .send();
+}
+
+export class BlobHandlers {
+  constructor(
+    private readonly blobs: BlobService,
+    private readonly metrics: RegistryMetrics,
+  ) {}
+
+  async get(request: FastifyRequest, reply: FastifyReply, name: string, digest: string): Promise<FastifyReply> {
+    const blob = await this.blobs.stat(name, digest);
+    const range = parseByteRange(headerValue(request, 'range'), blob.size);
+    reply
+      .header('Docker-Content-Digest', digest)
+      .header('Content-Type', 'application/octet-stream')
+      .header('Accept-Ranges', 'bytes')
+      .header('Cache-Control', 'max-age=31536000')
+      .header('ETag', `"${digest}"`);
+    const length = range ? range.end - range.start + 1 : blob.size;
+    reply.header('Content-Length', String(length));
+    if (range) reply.code(206).header('Content-Range', `bytes ${range.start}-${range.end}/${blob.size}`);
+    if (request.method === 'HEAD') return reply.send();
+    this.metrics.bytesOut.inc(length);
+    return reply.send(await blob.open(range ?? undefined));
+  }
+
+  async delete(reply: FastifyReply, name: string, digest: string): Promise<FastifyReply> {
+    await this.blobs.delete(name, digest);
+    return reply.code(202).header('Content-Length', '0').send();
+  }
+
+  /** POST: start an upload, push in one request (`?digest=`), or mount (`?mount=&from=`). */
+  async start(request: FastifyRequest, reply: FastifyReply, name: string): Promise<FastifyReply> {
+    const mount = queryParam(request, 'mount');
+    if (mount !== undefined) {
+      if (await this.blobs.mount(name, mount, queryParam(request, 'from') ?? null)) return sendBlobCreated(reply, name, mount);
+    }
+    const digest = queryParam(request, 'digest');
+    if (digest !== undefined && mount === undefined) {
+      const length = contentLengthOf(request);
+      const result = await this.blobs.pushMonolithic(name, digest, bodyStream(request), length);
+      this.metrics.bytesIn.inc(result.size);
+      return sendBlobCreated(reply, name, result.digest);
+    }
+    return sendUploadState(reply, await this.blobs.startUpload(name), 202);
+  }
+
+  async status(reply: FastifyReply, name: string, id: string): Promise<FastifyReply> {
+    return sendUploadState(reply, await this.blobs.uploadStatus(name, id), 204);
+  }
+
+  async patch(request: FastifyRequest, reply: FastifyReply, name: string, id: string): Promise<FastifyReply> {
+    const range = parseContentRange(headerValue(request, 'content-range'));
+    const before = await this.blobs.uploadStatus(name, id);
+    const session = await this.blobs.appendChunk(name, id, bodyStream(request), range, contentLengthOf(request));
+    this.metrics.bytesIn.inc(session.size - before.size);
+    return sendUploadState(reply, session, 202);
+  }
+
+  async complete(request: FastifyRequest, reply: FastifyReply, name: string, id: string): Promise<FastifyReply> {
+    const digest = queryParam(request, 'digest') ?? '';
+    const body = hasBody(request) ? bodyStream(request) : null;
+    const before = await this.blobs.uploadStatus(name, id);
+    const result = await this.blobs.completeUpload(name, id, digest, body, contentLengthOf(request));
+    this.metrics.bytesIn.inc(result.size - before.size);
+    return sendBlobCreated(reply, name, result.digest);
+  }
+
+  async cancel(reply: FastifyReply, name: string, id: string): Promise<FastifyReply> {
+    await this.blobs.cancelUpload(name, id);
+    return reply.code(204).send();
+  }
+}

@@ -1,0 +1,123 @@
+import type { BlobStore } from '../storage/blob-store.js';
+import type { ManifestRecord, MetadataStore, ReferrerDescriptor, StoredManifest } from '../metadata/metadata-store.js';
+import type { RegistryEvents } from '../events/registry-events.js';
+import { RegistryError } from './errors.js';
+import { assertRepositoryName, parseDigest, parseManifestReference } from './reference.js';
+import { digestOf } from './digest.js';
+import { isImageConfigType, parseManifest, type Descriptor } from './manifest.js';
+
+/** Manifests larger than this are refused (the OCI spec's suggested minimum limit is 4 MiB). */
+export const maxManifestBytes = 4 * 1024 * 1024;
+/** Image configs are read at push time to record the platform; larger ones are skipped. */
+const maxConfigBytesToInspect = 1024 * 1024;
+
+export interface PutManifestResult {
+  digest: string;
+  subject: string | null;
+}
+
+/** Manifests, tags, referrers and the catalog: the registry's view of what content is named what. */
+export class ManifestService {
+  constructor(
+    private readonly blobs: BlobStore,
+    private readonly metadata: MetadataStore,
+    private readonly events: RegistryEvents,
+  ) {}
+
+  async put(repository: string, reference: string, content: Buffer, contentType: string | undefined): Promise<PutManifestResult> {
+    assertRepositoryName(repository);
+    const ref = parseManifestReference(reference);
+    if (content.length > maxManifestBytes) {
+      throw new RegistryError('SIZE_INVALID', `manifest exceeds ${maxManifestBytes} bytes`, { size: content.length }, { status: 413 });
+    }
+    const parsed = parseManifest(content, contentType);
+    const digest = ref.kind === 'digest' ? digestOf(content, parseDigest(ref.digest).algorithm) : digestOf(content);
+    if (ref.kind === 'digest' && digest !== ref.digest) {
+      throw new RegistryError('DIGEST_INVALID', 'manifest digest does not match its content', { expected: ref.digest, actual: digest });
+    }
+    const missing = await this.metadata.missingChildren(repository, parsed.children);
+    if (missing.length > 0) {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `${missing[0]!.kind} unknown to registry`, { digest: missing[0]!.digest });
+    }
+    const record: ManifestRecord = {
+      repository,
+      digest,
+      mediaType: parsed.mediaType,
+      size: content.length,
+      content,
+      artifactType: parsed.artifactType,
+      configMediaType: parsed.config?.mediaType ?? null,
+      configDigest: parsed.config?.digest ?? null,
+      subjectDigest: parsed.subject?.digest ?? null,
+      annotations: parsed.annotations,
+      platform: parsed.config ? await this.platformOf(parsed.config) : null,
+    };
+    const tag = ref.kind === 'tag' ? ref.tag : null;
+    await this.metadata.putManifest(record, parsed.children, tag);
+    this.events.emit('manifest.pushed', { repository, digest, tag, mediaType: parsed.mediaType, size: content.length });
+    return { digest, subject: parsed.subject?.digest ?? null };
+  }
+
+  async get(repository: string, reference: string): Promise<StoredManifest> {
+    assertRepositoryName(repository);
+    const ref = parseManifestReference(reference);
+    const manifest =
+      ref.kind === 'tag'
+        ? await this.metadata.getManifestByTag(repository, ref.tag)
+        : await this.metadata.getManifest(repository, ref.digest);
+    if (manifest) return manifest;
+    throw await this.unknown(repository, 'MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference });
+  }
+
+  /** By digest: the manifest and all its tags. By tag: only the tag (OCI 1.1). */
+  async delete(repository: string, reference: string): Promise<void> {
+    assertRepositoryName(repository);
+    const ref = parseManifestReference(reference);
+    const deleted =
+      ref.kind === 'tag'
+        ? await this.metadata.deleteTag(repository, ref.tag)
+        : await this.metadata.deleteManifest(repository, ref.digest);
+    if (!deleted) throw await this.unknown(repository, 'MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference });
+    if (ref.kind === 'tag') this.events.emit('tag.deleted', { repository, tag: ref.tag });
+    else this.events.emit('manifest.deleted', { repository, digest: ref.digest });
+  }
+
+  async listTags(repository: string, last: string | undefined, limit: number): Promise<string[]> {
+    assertRepositoryName(repository);
+    const tags = await this.metadata.listTags(repository, { last, limit });
+    if (tags.length === 0 && !(await this.metadata.repositoryExists(repository))) {
+      throw new RegistryError('NAME_UNKNOWN', 'repository name not known to registry', { name: repository });
+    }
+    return tags;
+  }
+
+  async listRepositories(last: string | undefined, limit: number): Promise<string[]> {
+    return this.metadata.listRepositories({ last, limit });
+  }
+
+  async listReferrers(repository: string, subjectDigest: string, artifactType: string | undefined): Promise<ReferrerDescriptor[]> {
+    assertRepositoryName(repository);
+    parseDigest(subjectDigest);
+    return this.metadata.listReferrers(repository, subjectDigest, artifactType);
+  }
+
+  private async unknown(repository: string, code: 'MANIFEST_UNKNOWN', message: string, detail: unknown): Promise<RegistryError> {
+    if (!(await this.metadata.repositoryExists(repository))) {
+      return new RegistryError('NAME_UNKNOWN', 'repository name not known to registry', { name: repository });
+    }
+    return new RegistryError(code, message, detail);
+  }
+
+  private async platformOf(config: Descriptor): Promise<ManifestRecord['platform']> {
+    if (!isImageConfigType(config.mediaType) || config.size > maxConfigBytesToInspect) return null;
+    try {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await this.blobs.read(config.digest)) chunks.push(chunk as Buffer);
+      const image = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+      if (typeof image.os !== 'string' || typeof image.architecture !== 'string') return null;
+      return { os: image.os, architecture: image.architecture, ...(typeof image.variant === 'string' ? { variant: image.variant } : {}) };
+    } catch {
+      return null; // an unreadable config does not make the manifest invalid
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Settings } from '../config/settings.js';
+import { RegistryEvents } from '../events/registry-events.js';
+import { openSqliteMetadataStore } from '../metadata/sql/sqlite.js';
+import type { MetadataStore } from '../metadata/metadata-store.js';
+import { RegistryMetrics } from '../observability/metrics.js';
+import { BlobService } from '../registry/blob-service.js';
+import { ManifestService } from '../registry/manifest-service.js';
+import { registryApi } from '../registry-api/registry-api.js';
+import { FilesystemBlobStore } from '../storage/filesystem/fs-blob-store.js';
+import { createHttpApp } from './http-app.js';
+
+export interface BerthServer {
+  app: FastifyInstance;
+  events: RegistryEvents;
+  /** Address actually bound (the port may have been 0). */
+  listen(): Promise<{ host: string; port: number }>;
+  /** Stops accepting requests, lets in-flight ones finish, then closes the stores. */
+  close(): Promise<void>;
+}
+
+/** The composition root: picks the backends and wires services, APIs and the HTTP shell. */
+export async function composeServer(settings: Settings): Promise<BerthServer> {
+  await mkdir(settings.dataDir, { recursive: true });
+  const blobStore = new FilesystemBlobStore(settings.dataDir);
+  await blobStore.init();
+  const metadata: MetadataStore = await openSqliteMetadataStore(join(settings.dataDir, 'metadata.db'));
+  const events = new RegistryEvents();
+  const metrics = new RegistryMetrics(metadata);
+  let closing = false;
+
+  const app = createHttpApp({
+    settings,
+    metrics,
+    isReady: async () => !closing && (await metadata.repositoryExists('readiness-probe'), true),
+  });
+  await app.register(registryApi, {
+    blobs: new BlobService(blobStore, metadata, events),
+    manifests: new ManifestService(blobStore, metadata, events),
+    metrics,
+  });
+
+  return {
+    app,
+    events,
+    async listen() {
+      await app.listen({ host: settings.host, port: settings.port });
+      const address = app.server.address();
+      const port = typeof address === 'object' && address ? address.port : settings.port;
+      return { host: settings.host, port };
+    },
+    async close() {
+      closing = true;
+      await app.close();
+      await metadata.close();
+    },
+  };
+}

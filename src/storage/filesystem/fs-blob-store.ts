@@ -1,0 +1,135 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { BlobStore, ByteRange } from '../blob-store.js';
+
+const digestShape = /^(sha256|sha512):([a-f0-9]{64}|[a-f0-9]{128})$/;
+const uploadIdShape = /^[a-f0-9-]{36}$/;
+
+/**
+ * Blobs on a local filesystem: `blobs/<alg>/<2 hex>/<hex>`; uploads in `uploads/<id>`; atomic
+ * writes go through `tmp/` (same filesystem, so rename is atomic) with fsync of file and folder.
+ */
+export class FilesystemBlobStore implements BlobStore {
+  private readonly blobsDir: string;
+  private readonly uploadsDir: string;
+  private readonly tmpDir: string;
+  private readonly knownDirs = new Set<string>();
+
+  constructor(root: string) {
+    this.blobsDir = join(root, 'blobs');
+    this.uploadsDir = join(root, 'uploads');
+    this.tmpDir = join(root, 'tmp');
+  }
+
+  async init(): Promise<void> {
+    for (const dir of [this.blobsDir, this.uploadsDir, this.tmpDir]) await mkdir(dir, { recursive: true });
+    // Leftovers of writes interrupted by a crash are never visible under a digest; drop them.
+    await rm(this.tmpDir, { recursive: true, force: true });
+    await mkdir(this.tmpDir, { recursive: true });
+  }
+
+  async stat(digest: string): Promise<number | null> {
+    try {
+      return (await stat(this.blobPath(digest))).size;
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
+  async read(digest: string, range?: ByteRange): Promise<Readable> {
+    const path = this.blobPath(digest);
+    const stream = createReadStream(path, range ? { start: range.start, end: range.end } : {});
+    await new Promise<void>((resolve, reject) => {
+      stream.once('open', () => resolve());
+      stream.once('error', reject);
+    });
+    return stream;
+  }
+
+  async put(digest: string, data: Uint8Array): Promise<void> {
+    const tmp = join(this.tmpDir, randomUUID());
+    const handle = await open(tmp, 'w');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await this.moveIntoPlace(tmp, digest);
+  }
+
+  async delete(digest: string): Promise<void> {
+    await rm(this.blobPath(digest), { force: true });
+  }
+
+  async createUpload(id: string): Promise<void> {
+    const handle = await open(this.uploadPath(id), 'w');
+    await handle.close();
+  }
+
+  async appendUpload(id: string, offset: number, data: Readable): Promise<number> {
+    const path = this.uploadPath(id);
+    await truncate(path, offset);
+    // `flush` fsyncs before the stream closes, and pipeline resolves only after the close.
+    const out = createWriteStream(path, { flags: 'r+', start: offset, flush: true });
+    await pipeline(data, out);
+    return offset + out.bytesWritten;
+  }
+
+  async readUpload(id: string): Promise<Readable> {
+    return createReadStream(this.uploadPath(id));
+  }
+
+  async commitUpload(id: string, digest: string): Promise<void> {
+    await this.moveIntoPlace(this.uploadPath(id), digest);
+  }
+
+  async deleteUpload(id: string): Promise<void> {
+    try {
+      await unlink(this.uploadPath(id));
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  private async moveIntoPlace(source: string, digest: string): Promise<void> {
+    const target = this.blobPath(digest);
+    const dir = target.slice(0, target.lastIndexOf('/'));
+    if (!this.knownDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.knownDirs.add(dir);
+    }
+    await rename(source, target);
+    await syncDirectory(dir);
+  }
+
+  private blobPath(digest: string): string {
+    const match = digestShape.exec(digest);
+    if (!match) throw new Error(`not a digest: ${digest}`);
+    const [, algorithm, hex] = match as unknown as [string, string, string];
+    return join(this.blobsDir, algorithm, hex.slice(0, 2), hex);
+  }
+
+  private uploadPath(id: string): string {
+    if (!uploadIdShape.test(id)) throw new Error(`not an upload id: ${id}`);
+    return join(this.uploadsDir, id);
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
