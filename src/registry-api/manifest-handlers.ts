@@ -71,6 +71,6 @@ export class ManifestHandlers {
         ...(r.annotations ? { annotations: r.annotations } : {}),
       })),
     };
-    return reply.type(MediaType.ociIndex).send(JSON.stringify(index));
+    return reply.type(MediaType.ociIndex).send(Buffer.from(JSON.stringify(index)));
   }
 }

@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+
+export const mediaTypes = {
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociConfig: 'application/vnd.oci.image.config.v1+json',
+  ociLayer: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  ociEmpty: 'application/vnd.oci.empty.v1+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+} as const;
+
+export function sha256(data: Uint8Array | string): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+export function sha512(data: Uint8Array | string): string {
+  return `sha512:${createHash('sha512').update(data).digest('hex')}`;
+}
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  platform?: { os: string; architecture: string };
+  annotations?: Record<string, string>;
+}
+
+/** A deliberately plain client for the Distribution API, so tests see exactly what goes on the wire. */
+export class OciClient {
+  constructor(readonly base: string) {}
+
+  request(method: string, path: string, init: { body?: Uint8Array | string; headers?: Record<string, string> } = {}): Promise<Response> {
+    return fetch(this.base + path, { method, body: init.body as BodyInit | undefined, headers: init.headers, redirect: 'manual' });
+  }
+
+  async pushBlob(repository: string, data: Uint8Array | string): Promise<Descriptor> {
+    const digest = sha256(data);
+    const res = await this.request('POST', `/v2/${repository}/blobs/uploads/?digest=${digest}`, {
+      body: data,
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
+    if (res.status !== 201) throw new Error(`push blob: ${res.status} ${await res.text()}`);
+    return { mediaType: 'application/octet-stream', digest, size: Buffer.byteLength(data) };
+  }
+
+  async pushManifest(repository: string, reference: string, manifest: object, mediaType?: string): Promise<{ digest: string; response: Response }> {
+    const body = JSON.stringify(manifest);
+    const type = mediaType ?? (manifest as { mediaType?: string }).mediaType ?? mediaTypes.ociManifest;
+    const response = await this.request('PUT', `/v2/${repository}/manifests/${reference}`, { body, headers: { 'Content-Type': type } });
+    if (response.status !== 201) throw new Error(`push manifest: ${response.status} ${await response.text()}`);
+    return { digest: sha256(body), response };
+  }
+
+  /** Pushes a config and one layer, then an image manifest referencing them. */
+  async pushImage(
+    repository: string,
+    reference: string,
+    options: { layer?: string; platform?: { os: string; architecture: string }; subject?: Descriptor; artifactType?: string } = {},
+  ): Promise<{ digest: string; size: number; manifest: object }> {
+    const platform = options.platform ?? { os: 'linux', architecture: 'amd64' };
+    const config = await this.pushBlob(repository, JSON.stringify({ ...platform, rootfs: { type: 'layers', diff_ids: [] } }));
+    const layer = await this.pushBlob(repository, options.layer ?? `layer of ${repository}:${reference} ${Math.random()}`);
+    const manifest: Record<string, unknown> = {
+      schemaVersion: 2,
+      mediaType: mediaTypes.ociManifest,
+      config: { ...config, mediaType: mediaTypes.ociConfig },
+      layers: [{ ...layer, mediaType: mediaTypes.ociLayer }],
+    };
+    if (options.artifactType) manifest.artifactType = options.artifactType;
+    if (options.subject) manifest.subject = options.subject;
+    const { digest } = await this.pushManifest(repository, reference, manifest);
+    return { digest, size: Buffer.byteLength(JSON.stringify(manifest)), manifest };
+  }
+
+  async errorCode(res: Response): Promise<string | undefined> {
+    const body = (await res.json()) as { errors?: Array<{ code: string }> };
+    return body.errors?.[0]?.code;
+  }
+}
