@@ -57,7 +57,9 @@ function readConfigFile(path: string): ConfigFile {
 }
 
 /** Flags win over environment variables, which win over the config file, which wins over defaults. */
-export function resolveSettings(overrides: SettingsOverrides, env: NodeJS.ProcessEnv = process.env): Settings {
+export function resolveSettings(overrides: SettingsOverrides, processEnv: NodeJS.ProcessEnv = process.env): Settings {
+  // An empty variable (FOO= berth serve) means "not set", not "set to nothing".
+  const env = Object.fromEntries(Object.entries(processEnv).filter(([, v]) => v !== '')) as NodeJS.ProcessEnv;
   const configPath = overrides.config ?? env.BERTH_CONFIG;
   const file = configPath ? readConfigFile(configPath) : {};
   const listen = overrides.listen ?? env.BERTH_LISTEN ?? file.listen ?? defaultListen;

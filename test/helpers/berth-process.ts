@@ -23,9 +23,12 @@ export function tempDir(prefix: string): string {
 }
 
 /** Starts `berth serve` as a real child process on a free loopback port and waits until it listens. */
-export async function startBerth(options: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<BerthProcess> {
+export async function startBerth(
+  options: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv; omitDataDirFlag?: boolean } = {},
+): Promise<BerthProcess> {
   const dataDir = options.dataDir ?? tempDir('data');
-  const args = [cliPath, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...(options.args ?? [])];
+  const dataDirFlag = options.omitDataDirFlag ? [] : ['--data-dir', dataDir];
+  const args = [cliPath, 'serve', '--listen', '127.0.0.1:0', ...dataDirFlag, ...(options.args ?? [])];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, BERTH_LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

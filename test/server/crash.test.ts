@@ -1,0 +1,116 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
+import { OciClient, sha256 } from '../helpers/oci-client.js';
+import { corruptBlobs, sqliteIntegrity } from '../helpers/integrity.js';
+
+/** Starts a PATCH and sends only `sent` bytes of `body`, leaving the request open. */
+function startSlowPatch(berth: BerthProcess, location: string, body: Buffer, sent: number): Promise<void> {
+  const url = new URL(berth.url);
+  return new Promise((resolve) => {
+    const req = request({
+      host: url.hostname,
+      port: url.port,
+      method: 'PATCH',
+      path: location,
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length) },
+    });
+    req.on('error', () => undefined);
+    req.write(body.subarray(0, sent), () => setTimeout(resolve, 300));
+  });
+}
+
+describe('crash safety (kill -9)', () => {
+  it('an interrupted chunked upload survives a crash and resumes to a verified blob', async () => {
+    const dataDir = tempDir('crash-upload');
+    let berth = await startBerth({ dataDir });
+    let client = new OciClient(berth.url);
+    const blob = randomBytes(3 * 1024 * 1024);
+    const chunk1 = blob.subarray(0, 1024 * 1024);
+    const chunk2 = blob.subarray(1024 * 1024);
+
+    const start = await client.request('POST', '/v2/crash/upload/blobs/uploads/');
+    const location = start.headers.get('location')!;
+    const first = await client.request('PATCH', location, {
+      body: chunk1,
+      headers: { 'Content-Range': `0-${chunk1.length - 1}`, 'Content-Length': String(chunk1.length) },
+    });
+    assert.equal(first.status, 202);
+
+    await startSlowPatch(berth, location, chunk2, 700 * 1024);
+    berth.child.kill('SIGKILL');
+    await berth.stop();
+
+    berth = await startBerth({ dataDir });
+    client = new OciClient(berth.url);
+    const status = await client.request('GET', location);
+    assert.equal(status.status, 204);
+    assert.equal(status.headers.get('range'), `0-${chunk1.length - 1}`, 'only the completed chunk counts');
+
+    const resumed = await client.request('PATCH', location, {
+      body: chunk2,
+      headers: { 'Content-Range': `${chunk1.length}-${blob.length - 1}`, 'Content-Length': String(chunk2.length) },
+    });
+    assert.equal(resumed.status, 202);
+    const done = await client.request('PUT', `${location}?digest=${sha256(blob)}`);
+    assert.equal(done.status, 201);
+    const pulled = await client.request('GET', `/v2/crash/upload/blobs/${sha256(blob)}`);
+    assert.deepEqual(Buffer.from(await pulled.arrayBuffer()), blob);
+    await berth.stop();
+    assert.deepEqual(await corruptBlobs(dataDir), []);
+  });
+
+  it('a crash during manifest and blob writes leaves nothing corrupt or half-visible', async () => {
+    const dataDir = tempDir('crash-manifests');
+    let berth = await startBerth({ dataDir, env: { BERTH_LOG_LEVEL: 'warn' } });
+    let client = new OciClient(berth.url);
+    let stop = false;
+    const writers = Array.from({ length: 6 }, async (_, worker) => {
+      for (let i = 0; !stop; i++) {
+        try {
+          await client.pushImage(`crash/w${worker}`, `t${i}`, { layer: randomBytes(64 * 1024).toString('base64') });
+        } catch {
+          return; // the server went away mid-request
+        }
+      }
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    berth.child.kill('SIGKILL');
+    stop = true;
+    await Promise.all(writers);
+    await berth.stop();
+
+    assert.equal(sqliteIntegrity(dataDir), 'ok');
+    assert.deepEqual(await corruptBlobs(dataDir), []);
+
+    berth = await startBerth({ dataDir });
+    client = new OciClient(berth.url);
+    assert.deepEqual(readdirSync(join(dataDir, 'tmp')), [], 'interrupted temporary files are cleared at start');
+    let manifestsChecked = 0;
+    for (let worker = 0; worker < 6; worker++) {
+      const res = await client.request('GET', `/v2/crash/w${worker}/tags/list`);
+      if (res.status === 404) continue;
+      const { tags } = (await res.json()) as { tags: string[] };
+      for (const tag of tags) {
+        const manifest = await client.request('GET', `/v2/crash/w${worker}/manifests/${tag}`);
+        assert.equal(manifest.status, 200);
+        const bytes = Buffer.from(await manifest.arrayBuffer());
+        assert.equal(sha256(bytes), manifest.headers.get('docker-content-digest'));
+        const parsed = JSON.parse(bytes.toString()) as { config: { digest: string }; layers: Array<{ digest: string }> };
+        for (const digest of [parsed.config.digest, ...parsed.layers.map((l) => l.digest)]) {
+          const blob = await client.request('GET', `/v2/crash/w${worker}/blobs/${digest}`);
+          assert.equal(blob.status, 200, `blob ${digest} of a visible manifest must be complete`);
+          assert.equal(sha256(Buffer.from(await blob.arrayBuffer())), digest);
+        }
+        manifestsChecked++;
+      }
+    }
+    assert.ok(manifestsChecked > 0, 'some manifests were written before the crash');
+    await client.pushImage('crash/w0', 'after-restart');
+    await berth.stop();
+  });
+});
