@@ -74,6 +74,8 @@ export interface MetadataStore {
   getUpload(id: string): Promise<UploadSession | null>;
   setUploadSize(id: string, size: number): Promise<void>;
   deleteUpload(id: string): Promise<void>;
+  /** Links the committed blob into the session's repository and closes the session, atomically. */
+  finishUpload(session: UploadSession, digest: string): Promise<void>;
   countUploads(): Promise<number>;
 
   /** Of `children`, those `repository` cannot serve (missing blobs or manifests). */

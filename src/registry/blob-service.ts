@@ -137,8 +137,7 @@ export class BlobService {
         throw new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
       }
       await this.blobs.commitUpload(id, digest);
-      await this.metadata.linkBlob(repository, digest, session.size);
-      await this.metadata.deleteUpload(id);
+      await this.metadata.finishUpload(session, digest);
       this.runningHashes.delete(id);
       this.events.emit('blob.pushed', { repository, digest, size: session.size });
       return { digest, size: session.size };

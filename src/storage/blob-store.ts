@@ -23,11 +23,11 @@ export interface BlobStore {
   createUpload(id: string): Promise<void>;
   /**
    * Appends `data` at `offset`, first discarding anything past `offset` (a partial chunk left
-   * behind by a crash). Resolves with the new size once the bytes are durable.
+   * behind by a crash). Resolves with the new size; durability is only promised by commitUpload.
    */
   appendUpload(id: string, offset: number, data: Readable): Promise<number>;
   readUpload(id: string): Promise<Readable>;
-  /** Moves a finished upload to `digest`, atomically. */
+  /** Makes a finished upload durable and moves it to `digest`, atomically. */
   commitUpload(id: string, digest: string): Promise<void>;
   deleteUpload(id: string): Promise<void>;
 }

@@ -29,19 +29,13 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async linkBlob(repository: string, digest: string, size: number): Promise<void> {
-    const at = now();
+    await this.db.transaction().execute((trx) => insertBlobLink(trx, repository, digest, size));
+  }
+
+  async finishUpload(session: UploadSession, digest: string): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      await ensureRepository(trx, repository, at);
-      await trx
-        .insertInto('blobs')
-        .values({ digest, size, created_at: at })
-        .onConflict((oc) => oc.column('digest').doNothing())
-        .execute();
-      await trx
-        .insertInto('repository_blobs')
-        .values({ repository, digest, created_at: at })
-        .onConflict((oc) => oc.columns(['repository', 'digest']).doNothing())
-        .execute();
+      await insertBlobLink(trx, session.repository, digest, session.size);
+      await trx.deleteFrom('uploads').where('id', '=', session.id).execute();
     });
   }
 
@@ -284,6 +278,21 @@ export class SqlMetadataStore implements MetadataStore {
   async close(): Promise<void> {
     await this.db.destroy();
   }
+}
+
+async function insertBlobLink(trx: Kysely<Database>, repository: string, digest: string, size: number): Promise<void> {
+  const at = now();
+  await ensureRepository(trx, repository, at);
+  await trx
+    .insertInto('blobs')
+    .values({ digest, size, created_at: at })
+    .onConflict((oc) => oc.column('digest').doNothing())
+    .execute();
+  await trx
+    .insertInto('repository_blobs')
+    .values({ repository, digest, created_at: at })
+    .onConflict((oc) => oc.columns(['repository', 'digest']).doNothing())
+    .execute();
 }
 
 async function ensureRepository(trx: Kysely<Database>, name: string, at: string): Promise<void> {

@@ -6,12 +6,13 @@ import { SqlMetadataStore } from './sql-metadata-store.js';
 
 /**
  * Opens (creating if needed) the embedded SQLite metadata database. WAL lets readers (pulls) run
- * while a writer commits; synchronous=FULL makes every committed push survive power loss.
+ * while a writer commits. synchronous=NORMAL survives any process crash; a power cut can lose the
+ * last commits but never leaves the database inconsistent, and blobs are fsynced on their own.
  */
 export async function openSqliteMetadataStore(path: string): Promise<SqlMetadataStore> {
   const database = new BetterSqlite3(path);
   database.pragma('journal_mode = WAL');
-  database.pragma('synchronous = FULL');
+  database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
