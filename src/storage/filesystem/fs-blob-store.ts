@@ -43,7 +43,8 @@ export class FilesystemBlobStore implements BlobStore {
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {
     const path = this.blobPath(digest);
-    const stream = createReadStream(path, range ? { start: range.start, end: range.end } : {});
+    // Large reads: fewer syscalls and event-loop turns per blob on the hottest read path.
+    const stream = createReadStream(path, { highWaterMark: 1024 * 1024, ...(range ? { start: range.start, end: range.end } : {}) });
     await new Promise<void>((resolve, reject) => {
       stream.once('open', () => resolve());
       stream.once('error', reject);

@@ -1,0 +1,114 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import type { ManifestRecord, MetadataStore } from '../../src/metadata/metadata-store.js';
+
+const d = (c: string): string => `sha256:${c.repeat(64).slice(0, 64)}`;
+
+function manifest(repository: string, digest: string, extra: Partial<ManifestRecord> = {}): ManifestRecord {
+  return {
+    repository,
+    digest,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    size: 3,
+    content: Buffer.from('{ }'),
+    artifactType: null,
+    configMediaType: null,
+    configDigest: null,
+    subjectDigest: null,
+    annotations: null,
+    platform: null,
+    ...extra,
+  };
+}
+
+/** The contract every MetadataStore backend (SQLite, PostgreSQL) must honour. */
+export function metadataStoreSuite(name: string, makeStore: () => Promise<MetadataStore>): void {
+  describe(`MetadataStore contract: ${name}`, () => {
+    it('links blobs per repository; unlinking one repository leaves the others', async () => {
+      const store = await makeStore();
+      await store.linkBlob('a/one', d('1'), 10);
+      await store.linkBlob('a/two', d('1'), 10);
+      assert.equal(await store.linkedBlobSize('a/one', d('1')), 10);
+      assert.equal(await store.anyBlobSize(d('1')), 10);
+      assert.equal(await store.linkedBlobSize('a/three', d('1')), null);
+      assert.equal(await store.unlinkBlob('a/one', d('1')), true);
+      assert.equal(await store.unlinkBlob('a/one', d('1')), false);
+      assert.equal(await store.linkedBlobSize('a/two', d('1')), 10);
+      await store.unlinkBlob('a/two', d('1'));
+      assert.equal(await store.anyBlobSize(d('1')), null);
+      await store.close();
+    });
+
+    it('upload sessions: create, size, finish (link + close in one step), count', async () => {
+      const store = await makeStore();
+      const at = new Date().toISOString();
+      const session = { id: randomUUID(), repository: 'up/repo', size: 0, createdAt: at, updatedAt: at };
+      await store.createUpload(session);
+      assert.equal(await store.countUploads(), 1);
+      await store.setUploadSize(session.id, 42);
+      assert.equal((await store.getUpload(session.id))?.size, 42);
+      await store.finishUpload({ ...session, size: 42 }, d('2'));
+      assert.equal(await store.getUpload(session.id), null);
+      assert.equal(await store.linkedBlobSize('up/repo', d('2')), 42);
+      assert.equal(await store.countUploads(), 0);
+      await store.close();
+    });
+
+    it('manifests, tags, missing children, deletes', async () => {
+      const store = await makeStore();
+      await store.linkBlob('m/repo', d('3'), 5);
+      assert.deepEqual(
+        await store.missingChildren('m/repo', [
+          { digest: d('3'), kind: 'blob' },
+          { digest: d('4'), kind: 'blob' },
+          { digest: d('5'), kind: 'manifest' },
+        ]),
+        [{ digest: d('4'), kind: 'blob' }, { digest: d('5'), kind: 'manifest' }],
+      );
+      await store.putManifest(manifest('m/repo', d('5'), { platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } }), [{ digest: d('3'), kind: 'blob' }], 'v1');
+      await store.putManifest(manifest('m/repo', d('5')), [], 'v2');
+      const byTag = await store.getManifestByTag('m/repo', 'v1');
+      assert.equal(byTag?.digest, d('5'));
+      assert.deepEqual(byTag?.platform, { os: 'linux', architecture: 'arm64', variant: 'v8' });
+      assert.deepEqual(Buffer.from(byTag!.content), Buffer.from('{ }'));
+      assert.deepEqual(await store.listTags('m/repo', { limit: 10 }), ['v1', 'v2']);
+      assert.deepEqual(await store.listTags('m/repo', { last: 'v1', limit: 10 }), ['v2']);
+      assert.equal(await store.deleteTag('m/repo', 'v1'), true);
+      assert.equal(await store.getManifestByTag('m/repo', 'v1'), null);
+      assert.equal(await store.deleteManifest('m/repo', d('5')), true);
+      assert.deepEqual(await store.listTags('m/repo', { limit: 10 }), []);
+      assert.equal(await store.deleteManifest('m/repo', d('5')), false);
+      await store.close();
+    });
+
+    it('a tag moves with a new push and keeps its creation time', async () => {
+      const store = await makeStore();
+      await store.putManifest(manifest('t/repo', d('6')), [], 'latest');
+      const first = await store.getTag('t/repo', 'latest');
+      await new Promise((r) => setTimeout(r, 5));
+      await store.putManifest(manifest('t/repo', d('7')), [], 'latest');
+      const moved = await store.getTag('t/repo', 'latest');
+      assert.equal(moved?.digest, d('7'));
+      assert.equal(moved?.createdAt, first?.createdAt);
+      assert.ok(moved!.updatedAt > first!.updatedAt);
+      await store.close();
+    });
+
+    it('referrers by subject, filterable by artifact type; catalog in order', async () => {
+      const store = await makeStore();
+      await store.putManifest(manifest('r/repo', d('8'), { subjectDigest: d('9'), artifactType: 'sig', annotations: { a: 'b' } }), [], null);
+      await store.putManifest(manifest('r/repo', d('a'), { subjectDigest: d('9'), artifactType: 'sbom' }), [], null);
+      assert.deepEqual((await store.listReferrers('r/repo', d('9'))).map((r) => r.digest).sort(), [d('8'), d('a')]);
+      const sigs = await store.listReferrers('r/repo', d('9'), 'sig');
+      assert.deepEqual(sigs, [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d('8'), size: 3, artifactType: 'sig', annotations: { a: 'b' } }]);
+      await store.linkBlob('r/a', d('1'), 1);
+      const catalog = await store.listRepositories({ limit: 100 });
+      assert.deepEqual(catalog, [...catalog].sort());
+      assert.ok(catalog.includes('r/a') && catalog.includes('r/repo'));
+      assert.deepEqual(await store.listRepositories({ last: 'r/a', limit: 1 }), ['r/repo']);
+      assert.ok((await store.storageUsed()) >= 7);
+      await store.close();
+    });
+  });
+}
