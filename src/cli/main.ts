@@ -1,15 +1,14 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { SettingsError } from '../config/settings.js';
 import { registerServeCommand } from './serve-command.js';
+import { berthVersion } from '../version.js';
 
-const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command()
   .name('berth')
   .description('Berth: a self-hosted container registry with built-in image automation')
-  .version(packageJson.version, '-v, --version')
+  .version(berthVersion, '-v, --version')
   .showHelpAfterError();
 registerServeCommand(program);
 

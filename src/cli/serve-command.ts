@@ -12,6 +12,7 @@ export function registerServeCommand(program: Command): void {
     .option('--tls-cert <file>', 'PEM certificate (full chain allowed) to serve HTTPS')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--log-level <level>', 'trace|debug|info|warn|error (default info)')
+    .option('--auth <mode>', 'required (default) or none: no authentication at all, for local experiments')
     .action(async (options: SettingsOverrides) => {
       const settings = resolveSettings(options);
       const server = await composeServer(settings);

@@ -2,12 +2,21 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
+export type AuthMode = 'required' | 'none';
+
 export interface Settings {
   host: string;
   port: number;
   dataDir: string;
   tls: { certFile: string; keyFile: string } | null;
   logLevel: string;
+  auth: AuthMode;
+  /** Per identity; 0 requests per second switches the limit off. */
+  rateLimit: { requestsPerSecond: number; burst: number };
+  loginThrottle: { maxFailures: number; windowSeconds: number };
+  tokenLifetimes: { accessSeconds: number; refreshSeconds: number };
+  /** Only read on first start, to create the admin user; never printed. */
+  adminPassword: string | undefined;
 }
 
 /** Options as given on the command line; absent ones fall back to env, config file, defaults. */
@@ -18,6 +27,7 @@ export interface SettingsOverrides {
   tlsCert?: string;
   tlsKey?: string;
   logLevel?: string;
+  auth?: string;
 }
 
 interface ConfigFile {
@@ -25,6 +35,10 @@ interface ConfigFile {
   dataDir?: string;
   tls?: { cert?: string; key?: string };
   logLevel?: string;
+  auth?: string;
+  rateLimit?: { requestsPerSecond?: number; burst?: number };
+  loginThrottle?: { maxFailures?: number; windowSeconds?: number };
+  tokens?: { accessSeconds?: number; refreshSeconds?: number };
 }
 
 export const defaultListen = '127.0.0.1:5000';
@@ -50,7 +64,7 @@ function readConfigFile(path: string): ConfigFile {
   const parsed: unknown = parseYaml(text);
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new SettingsError(`config file ${path} must be a YAML mapping`);
-  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel']);
+  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'auth', 'rateLimit', 'loginThrottle', 'tokens']);
   const unknown = Object.keys(parsed).filter((k) => !known.has(k));
   if (unknown.length > 0) throw new SettingsError(`config file ${path}: unknown keys ${unknown.join(', ')}`);
   return parsed as ConfigFile;
@@ -67,13 +81,35 @@ export function resolveSettings(overrides: SettingsOverrides, processEnv: NodeJS
   const certFile = overrides.tlsCert ?? env.BERTH_TLS_CERT ?? file.tls?.cert;
   const keyFile = overrides.tlsKey ?? env.BERTH_TLS_KEY ?? file.tls?.key;
   if (Boolean(certFile) !== Boolean(keyFile)) throw new SettingsError('TLS needs both a certificate and a key');
+  const auth = overrides.auth ?? env.BERTH_AUTH ?? file.auth ?? 'required';
+  if (auth !== 'required' && auth !== 'none') throw new SettingsError(`invalid auth mode "${auth}": use "required" or "none"`);
   return {
     host,
     port,
     dataDir: resolve(overrides.dataDir ?? env.BERTH_DATA_DIR ?? file.dataDir ?? defaultDataDir),
     tls: certFile && keyFile ? { certFile: resolve(certFile), keyFile: resolve(keyFile) } : null,
     logLevel: overrides.logLevel ?? env.BERTH_LOG_LEVEL ?? file.logLevel ?? 'info',
+    auth,
+    rateLimit: {
+      requestsPerSecond: number('rate limit', env.BERTH_RATE_LIMIT_RPS ?? file.rateLimit?.requestsPerSecond ?? 100),
+      burst: number('rate limit burst', env.BERTH_RATE_LIMIT_BURST ?? file.rateLimit?.burst ?? 300),
+    },
+    loginThrottle: {
+      maxFailures: number('login failures', env.BERTH_LOGIN_MAX_FAILURES ?? file.loginThrottle?.maxFailures ?? 10),
+      windowSeconds: number('login window', file.loginThrottle?.windowSeconds ?? 300),
+    },
+    tokenLifetimes: {
+      accessSeconds: number('access token lifetime', file.tokens?.accessSeconds ?? 300),
+      refreshSeconds: number('refresh token lifetime', file.tokens?.refreshSeconds ?? 7 * 24 * 3600),
+    },
+    adminPassword: env.BERTH_ADMIN_PASSWORD,
   };
+}
+
+function number(what: string, value: string | number): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new SettingsError(`invalid ${what}: ${value}`);
+  return n;
 }
 
 /** What is printed at start: every setting, never a secret (TLS material is named by path only). */
@@ -85,5 +121,9 @@ export function describeSettings(settings: Settings): Record<string, unknown> {
     blobStorage: 'filesystem',
     tls: settings.tls ? { cert: settings.tls.certFile, key: settings.tls.keyFile } : 'off',
     logLevel: settings.logLevel,
+    auth: settings.auth,
+    rateLimit: settings.rateLimit.requestsPerSecond > 0 ? settings.rateLimit : 'off',
+    loginThrottle: settings.loginThrottle,
+    tokenLifetimes: settings.tokenLifetimes,
   };
 }

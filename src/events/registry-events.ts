@@ -9,7 +9,7 @@ export interface RegistryEventMap {
   'manifest.deleted': { repository: string; digest: string };
   'tag.deleted': { repository: string; tag: string };
   'blob.pushed': { repository: string; digest: string; size: number };
-  'blob.mounted': { repository: string; digest: string; from: string | null };
+  'blob.mounted': { repository: string; digest: string; from: string };
   'blob.deleted': { repository: string; digest: string };
 }
 

@@ -66,8 +66,8 @@ export interface MetadataStore {
   linkBlob(repository: string, digest: string, size: number): Promise<void>;
   /** Size of the blob if `repository` links it, else null. */
   linkedBlobSize(repository: string, digest: string): Promise<number | null>;
-  /** Size of the blob if any repository links it, else null. */
-  anyBlobSize(digest: string): Promise<number | null>;
+  /** Up to `limit` repositories that link the blob. */
+  repositoriesWithBlob(digest: string, limit: number): Promise<string[]>;
   unlinkBlob(repository: string, digest: string): Promise<boolean>;
 
   createUpload(session: UploadSession): Promise<void>;

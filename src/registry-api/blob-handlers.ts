@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { uploadRangeHeader, type BlobService } from '../registry/blob-service.js';
 import type { UploadSession } from '../metadata/metadata-store.js';
 import type { RegistryMetrics } from '../observability/metrics.js';
+import type { RegistryAccess } from './access.js';
 import { bodyStream, contentLengthOf, hasBody, headerValue, parseByteRange, parseContentRange, queryParam } from './http-util.js';
 
 function sendUploadState(reply: FastifyReply, session: UploadSession, status: number): FastifyReply {
@@ -27,6 +28,7 @@ export class BlobHandlers {
   constructor(
     private readonly blobs: BlobService,
     private readonly metrics: RegistryMetrics,
+    private readonly access: RegistryAccess,
   ) {}
 
   async get(request: FastifyRequest, reply: FastifyReply, name: string, digest: string): Promise<FastifyReply> {
@@ -55,7 +57,8 @@ export class BlobHandlers {
   async start(request: FastifyRequest, reply: FastifyReply, name: string): Promise<FastifyReply> {
     const mount = queryParam(request, 'mount');
     if (mount !== undefined) {
-      if (await this.blobs.mount(name, mount, queryParam(request, 'from') ?? null)) return sendBlobCreated(reply, name, mount);
+      const source = await this.readableSource(request, mount, queryParam(request, 'from'));
+      if (source !== null && (await this.blobs.mount(name, mount, source))) return sendBlobCreated(reply, name, mount);
     }
     const digest = queryParam(request, 'digest');
     if (digest !== undefined && mount === undefined) {
@@ -65,6 +68,15 @@ export class BlobHandlers {
       return sendBlobCreated(reply, name, result.digest);
     }
     return sendUploadState(reply, await this.blobs.startUpload(name), 202);
+  }
+
+  /** A repository holding the blob that the caller may read: a mount must never leak content. */
+  private async readableSource(request: FastifyRequest, digest: string, from: string | undefined): Promise<string | null> {
+    const candidates = from !== undefined ? [from] : await this.blobs.repositoriesHolding(digest);
+    for (const candidate of candidates) {
+      if (await this.access.canPull(request, candidate)) return candidate;
+    }
+    return null;
   }
 
   async status(reply: FastifyReply, name: string, id: string): Promise<FastifyReply> {

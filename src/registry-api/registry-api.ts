@@ -6,11 +6,13 @@ import type { RegistryMetrics } from '../observability/metrics.js';
 import { BlobHandlers } from './blob-handlers.js';
 import { ManifestHandlers } from './manifest-handlers.js';
 import { allowedMethods, matchRegistryRoute, type RegistryRoute } from './routes.js';
+import type { RegistryAccess } from './access.js';
 
 export interface RegistryApiOptions {
   blobs: BlobService;
   manifests: ManifestService;
   metrics: RegistryMetrics;
+  access: RegistryAccess;
 }
 
 async function sendEmptyObject(reply: FastifyReply): Promise<FastifyReply> {
@@ -19,7 +21,7 @@ async function sendEmptyObject(reply: FastifyReply): Promise<FastifyReply> {
 
 /** The OCI Distribution API under /v2/: translates HTTP to the blob and manifest services. */
 export async function registryApi(app: FastifyInstance, options: RegistryApiOptions): Promise<void> {
-  const blobHandlers = new BlobHandlers(options.blobs, options.metrics);
+  const blobHandlers = new BlobHandlers(options.blobs, options.metrics, options.access);
   const manifestHandlers = new ManifestHandlers(options.manifests, options.metrics);
 
   // Bodies are streamed to storage by the handlers, never buffered by the framework.
@@ -43,6 +45,7 @@ export async function registryApi(app: FastifyInstance, options: RegistryApiOpti
         headers: { Allow: allowedMethods[route.kind].join(', ') },
       });
     }
+    await options.access.authorize(request, route);
     return handle(route, request, reply);
   };
 

@@ -64,15 +64,18 @@ export class BlobService {
     this.events.emit('blob.deleted', { repository, digest });
   }
 
-  /**
-   * Links an existing blob into `repository`. Without `from`, any repository's copy will do
-   * (OCI 1.1 allows registries to mount without a source). False when there is nothing to mount.
-   */
-  async mount(repository: string, digest: string, from: string | null): Promise<boolean> {
+  /** Repositories that hold `digest`, as mount sources when a client names none (OCI 1.1). */
+  async repositoriesHolding(digest: string): Promise<string[]> {
+    parseDigest(digest);
+    return this.metadata.repositoriesWithBlob(digest, 20);
+  }
+
+  /** Links a blob `from` holds into `repository`. False when there is nothing to mount. */
+  async mount(repository: string, digest: string, from: string): Promise<boolean> {
     assertRepositoryName(repository);
     parseDigest(digest);
-    if (from !== null && !isRepositoryName(from)) return false;
-    const size = from !== null ? await this.metadata.linkedBlobSize(from, digest) : await this.metadata.anyBlobSize(digest);
+    if (!isRepositoryName(from)) return false;
+    const size = await this.metadata.linkedBlobSize(from, digest);
     if (size === null || (await this.blobs.stat(digest)) === null) return false;
     await this.metadata.linkBlob(repository, digest, size);
     this.events.emit('blob.mounted', { repository, digest, from });

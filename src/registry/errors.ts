@@ -21,6 +21,8 @@ export type RegistryErrorCode =
   | 'UNSUPPORTED'
   | 'TOOMANYREQUESTS'
   | 'NOT_FOUND'
+  | 'INVALID_REQUEST'
+  | 'CONFLICT'
   | 'INTERNAL_ERROR';
 
 const defaultStatus: Record<RegistryErrorCode, number> = {
@@ -42,6 +44,8 @@ const defaultStatus: Record<RegistryErrorCode, number> = {
   UNSUPPORTED: 405,
   TOOMANYREQUESTS: 429,
   NOT_FOUND: 404,
+  INVALID_REQUEST: 400,
+  CONFLICT: 409,
   INTERNAL_ERROR: 500,
 };
 

@@ -2,14 +2,19 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Settings } from '../config/settings.js';
+import { setUpAccessControl } from '../auth/access-control.js';
 import { RegistryEvents } from '../events/registry-events.js';
-import { openSqliteMetadataStore } from '../metadata/sql/sqlite.js';
+import { managementApi } from '../management-api/management-api.js';
+import { openSqliteDatabase } from '../metadata/sql/sqlite.js';
+import { SqlAuthStore } from '../metadata/sql/sql-auth-store.js';
+import { SqlMetadataStore } from '../metadata/sql/sql-metadata-store.js';
 import type { MetadataStore } from '../metadata/metadata-store.js';
 import { RegistryMetrics } from '../observability/metrics.js';
 import { BlobService } from '../registry/blob-service.js';
 import { ManifestService } from '../registry/manifest-service.js';
 import { registryApi } from '../registry-api/registry-api.js';
 import { FilesystemBlobStore } from '../storage/filesystem/fs-blob-store.js';
+import { berthVersion } from '../version.js';
 import { createHttpApp } from './http-app.js';
 
 export interface BerthServer {
@@ -26,7 +31,8 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
   await mkdir(settings.dataDir, { recursive: true });
   const blobStore = new FilesystemBlobStore(settings.dataDir);
   await blobStore.init();
-  const metadata: MetadataStore = await openSqliteMetadataStore(join(settings.dataDir, 'metadata.db'));
+  const db = await openSqliteDatabase(join(settings.dataDir, 'metadata.db'));
+  const metadata: MetadataStore = new SqlMetadataStore(db);
   const events = new RegistryEvents();
   const metrics = new RegistryMetrics(metadata);
   let closing = false;
@@ -36,11 +42,14 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     metrics,
     isReady: async () => !closing && (await metadata.repositoryExists('readiness-probe'), true),
   });
+  const accessControl = await setUpAccessControl(app, new SqlAuthStore(db), settings);
   await app.register(registryApi, {
     blobs: new BlobService(blobStore, metadata, events),
     manifests: new ManifestService(blobStore, metadata, events),
     metrics,
+    access: accessControl.registryAccess,
   });
+  await app.register(managementApi, { access: accessControl.management, audit: accessControl.audit, auth: accessControl.http, version: berthVersion });
 
   return {
     app,

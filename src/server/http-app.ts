@@ -59,6 +59,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     if (error instanceof RegistryError) {
       return reply.code(error.status).headers(error.headers).type('application/json').send(error.toBody());
     }
+    if (error.validation) {
+      return reply.code(400).type('application/json').send(new RegistryError('INVALID_REQUEST', error.message).toBody());
+    }
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 500;
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     const envelope = new RegistryError(status >= 500 ? 'INTERNAL_ERROR' : 'UNSUPPORTED', status >= 500 ? 'internal server error' : error.message);

@@ -30,13 +30,13 @@ export function metadataStoreSuite(name: string, makeStore: () => Promise<Metada
       await store.linkBlob('a/one', d('1'), 10);
       await store.linkBlob('a/two', d('1'), 10);
       assert.equal(await store.linkedBlobSize('a/one', d('1')), 10);
-      assert.equal(await store.anyBlobSize(d('1')), 10);
+      assert.deepEqual(await store.repositoriesWithBlob(d('1'), 10), ['a/one', 'a/two']);
       assert.equal(await store.linkedBlobSize('a/three', d('1')), null);
       assert.equal(await store.unlinkBlob('a/one', d('1')), true);
       assert.equal(await store.unlinkBlob('a/one', d('1')), false);
       assert.equal(await store.linkedBlobSize('a/two', d('1')), 10);
       await store.unlinkBlob('a/two', d('1'));
-      assert.equal(await store.anyBlobSize(d('1')), null);
+      assert.deepEqual(await store.repositoriesWithBlob(d('1'), 10), []);
       await store.close();
     });
 

@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /** Table shapes as Kysely sees them. Times are ISO-8601 UTC strings (sortable, portable). */
 export interface RepositoriesTable {
   name: string;
@@ -58,7 +60,63 @@ export interface UploadsTable {
   updated_at: string;
 }
 
+export interface UsersTable {
+  name: string;
+  password_hash: string;
+  roles: string;
+  enabled: number;
+  password_changed_at: string;
+  created_at: string;
+}
+
+export interface TokensTable {
+  name: string;
+  scope_map: string;
+  enabled: number;
+  expires_at: string | null;
+  password1: string | null;
+  password2: string | null;
+  created_at: string;
+}
+
+export interface ScopeMapsTable {
+  name: string;
+  description: string;
+  rules: string;
+  system: number;
+  created_at: string;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  private_jwk: string;
+  public_jwk: string;
+  created_at: string;
+  retired_at: string | null;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface AuditEventsTable {
+  id: Generated<number>;
+  at: string;
+  kind: string;
+  actor: string;
+  client: string | null;
+  target: string | null;
+  detail: string | null;
+}
+
 export interface Database {
+  users: UsersTable;
+  tokens: TokensTable;
+  scope_maps: ScopeMapsTable;
+  signing_keys: SigningKeysTable;
+  settings: SettingsTable;
+  audit_events: AuditEventsTable;
   repositories: RepositoriesTable;
   blobs: BlobsTable;
   repository_blobs: RepositoryBlobsTable;

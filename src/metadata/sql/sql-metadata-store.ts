@@ -50,14 +50,9 @@ export class SqlMetadataStore implements MetadataStore {
     return row ? Number(row.size) : null;
   }
 
-  async anyBlobSize(digest: string): Promise<number | null> {
-    const row = await this.db
-      .selectFrom('blobs')
-      .select('size')
-      .where('digest', '=', digest)
-      .where((eb) => eb.exists(eb.selectFrom('repository_blobs').select('digest').where('repository_blobs.digest', '=', digest)))
-      .executeTakeFirst();
-    return row ? Number(row.size) : null;
+  async repositoriesWithBlob(digest: string, limit: number): Promise<string[]> {
+    const rows = await this.db.selectFrom('repository_blobs').select('repository').where('digest', '=', digest).orderBy('repository').limit(limit).execute();
+    return rows.map((r) => r.repository);
   }
 
   async unlinkBlob(repository: string, digest: string): Promise<boolean> {

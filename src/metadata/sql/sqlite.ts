@@ -10,6 +10,11 @@ import { SqlMetadataStore } from './sql-metadata-store.js';
  * last commits but never leaves the database inconsistent, and blobs are fsynced on their own.
  */
 export async function openSqliteMetadataStore(path: string): Promise<SqlMetadataStore> {
+  return new SqlMetadataStore(await openSqliteDatabase(path));
+}
+
+/** The Kysely handle on the embedded database, migrated; shared by the metadata and auth stores. */
+export async function openSqliteDatabase(path: string): Promise<Kysely<Database>> {
   const database = new BetterSqlite3(path);
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
@@ -17,5 +22,5 @@ export async function openSqliteMetadataStore(path: string): Promise<SqlMetadata
   database.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   await migrateToLatest(db, 'sqlite');
-  return new SqlMetadataStore(db);
+  return db;
 }
