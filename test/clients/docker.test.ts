@@ -1,15 +1,21 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { startBerth, type BerthProcess } from '../helpers/berth-process.js';
+import { join } from 'node:path';
+import { adminPassword, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { OciClient } from '../helpers/oci-client.js';
 import { run } from '../helpers/commands.js';
 import { buildUniqueImage } from '../helpers/fixtures.js';
 
 let berth: BerthProcess;
 
+// This file's own docker client config, so its login does not touch anyone else's.
+process.env.DOCKER_CONFIG = join(tempDir('docker-config'), 'docker');
+
 before(async () => {
   berth = await startBerth();
+  const login = await run('docker', ['login', berth.host, '-u', 'admin', '--password-stdin'], { input: adminPassword });
+  assert.match(login, /Login Succeeded/);
 });
 after(async () => {
   await berth.stop();

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
+import { adminPassword, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { OciClient, mediaTypes } from '../helpers/oci-client.js';
 import { run } from '../helpers/commands.js';
 import { ensureBusyboxImage } from '../helpers/fixtures.js';
@@ -10,9 +10,13 @@ import { ensureBusyboxImage } from '../helpers/fixtures.js';
 let berth: BerthProcess;
 let client: OciClient;
 
+// skopeo and buildah share this file's own auth file, written by a real `skopeo login`.
+process.env.REGISTRY_AUTH_FILE = join(tempDir('auth'), 'auth.json');
+
 before(async () => {
   berth = await startBerth();
   client = new OciClient(berth.url);
+  await run('skopeo', ['login', '--tls-verify=false', '-u', 'admin', '--password-stdin', berth.host], { input: adminPassword });
 });
 after(async () => {
   await berth.stop();

@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const cliPath = join(repoRoot, 'dist/src/cli/main.js');
+/** Every test server's admin password (set through BERTH_ADMIN_PASSWORD on first start). */
+export const adminPassword = 'test-admin-password';
+export const adminCredentials = { username: 'admin', password: adminPassword };
 
 export interface BerthProcess {
   url: string;
@@ -30,7 +33,9 @@ export async function startBerth(
   const dataDirFlag = options.omitDataDirFlag ? [] : ['--data-dir', dataDir];
   const args = [cliPath, 'serve', '--listen', '127.0.0.1:0', ...dataDirFlag, ...(options.args ?? [])];
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, BERTH_LOG_LEVEL: 'info', ...options.env },
+    // Rate limits off by default so suites that fire many requests are not throttled; the
+    // rate-limit tests switch them on.
+    env: { ...process.env, BERTH_LOG_LEVEL: 'info', BERTH_ADMIN_PASSWORD: adminPassword, BERTH_RATE_LIMIT_RPS: '0', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

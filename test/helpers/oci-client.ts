@@ -27,11 +27,25 @@ export interface Descriptor {
 }
 
 /** A deliberately plain client for the Distribution API, so tests see exactly what goes on the wire. */
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export function basicAuth(credentials: Credentials): string {
+  return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+}
+
 export class OciClient {
-  constructor(readonly base: string) {}
+  /** Sends Basic credentials with every request, or none for an anonymous client. */
+  constructor(
+    readonly base: string,
+    readonly credentials: Credentials | null = { username: 'admin', password: 'test-admin-password' },
+  ) {}
 
   request(method: string, path: string, init: { body?: Uint8Array | string; headers?: Record<string, string> } = {}): Promise<Response> {
-    return fetch(this.base + path, { method, body: init.body as BodyInit | undefined, headers: init.headers, redirect: 'manual' });
+    const headers: Record<string, string> = { ...(this.credentials ? { Authorization: basicAuth(this.credentials) } : {}), ...init.headers };
+    return fetch(this.base + path, { method, body: init.body as BodyInit | undefined, headers, redirect: 'manual' });
   }
 
   async pushBlob(repository: string, data: Uint8Array | string): Promise<Descriptor> {

@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
-import { OciClient, sha256 } from '../helpers/oci-client.js';
+import { adminCredentials, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
+import { OciClient, basicAuth, sha256 } from '../helpers/oci-client.js';
 import { corruptBlobs, sqliteIntegrity } from '../helpers/integrity.js';
 
 /** Starts a PATCH and sends only `sent` bytes of `body`, leaving the request open. */
@@ -17,7 +17,7 @@ function startSlowPatch(berth: BerthProcess, location: string, body: Buffer, sen
       port: url.port,
       method: 'PATCH',
       path: location,
-      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length) },
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length), Authorization: basicAuth(adminCredentials) },
     });
     req.on('error', () => undefined);
     req.write(body.subarray(0, sent), () => setTimeout(resolve, 300));

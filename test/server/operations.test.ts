@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { cliPath, startBerth, tempDir } from '../helpers/berth-process.js';
-import { OciClient, sha256 } from '../helpers/oci-client.js';
+import { OciClient, basicAuth, sha256 } from '../helpers/oci-client.js';
 
 describe('operations', () => {
   it('health, readiness and Prometheus metrics', async () => {
@@ -47,7 +47,9 @@ describe('operations', () => {
     assert.equal(entry.method, 'GET');
     assert.ok(lines.some((l) => l.reqId === generatedId));
     const start = lines.find((l) => l.msg === 'berth starting');
-    assert.deepEqual(Object.keys((start?.settings ?? {}) as object).sort(), ['blobStorage', 'dataDir', 'listen', 'logLevel', 'metadata', 'tls']);
+    const settings = (start?.settings ?? {}) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(settings).sort(), ['auth', 'blobStorage', 'dataDir', 'listen', 'logLevel', 'loginThrottle', 'metadata', 'rateLimit', 'tls', 'tokenLifetimes']);
+    assert.ok(!berth.stdout().includes('test-admin-password'), 'no secret in the log');
   });
 
   it('reads settings from a YAML config file; flags win over it', async () => {
@@ -82,7 +84,13 @@ describe('operations', () => {
     const url = new URL(berth.url);
     const body = Buffer.alloc(256 * 1024, 1);
     const response = new Promise<number>((resolve, reject) => {
-      const req = request({ host: url.hostname, port: url.port, method: 'PUT', path: `${location}?digest=${sha256(body)}`, headers: { 'Content-Length': String(body.length) } });
+      const req = request({
+        host: url.hostname,
+        port: url.port,
+        method: 'PUT',
+        path: `${location}?digest=${sha256(body)}`,
+        headers: { 'Content-Length': String(body.length), Authorization: basicAuth(client.credentials!) },
+      });
       req.on('response', (res) => {
         res.resume();
         resolve(res.statusCode!);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
 import { get } from 'node:https';
 import { join } from 'node:path';
-import { startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
+import { adminPassword, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { run } from '../helpers/commands.js';
 import { ensureBusyboxImage } from '../helpers/fixtures.js';
 
@@ -41,7 +41,7 @@ describe('TLS with a certificate from an internal CA', () => {
   it('serves HTTPS with the full chain to a client that trusts only the root', async () => {
     assert.ok(berth.url.startsWith('https://'));
     const status = await new Promise<number>((resolve, reject) => {
-      get(`${berth.url}/v2/`, { ca: readFileSync(join(pki, 'root.crt')) }, (res) => {
+      get(`${berth.url}/v2/`, { ca: readFileSync(join(pki, 'root.crt')), auth: `admin:${adminPassword}` }, (res) => {
         res.resume();
         resolve(res.statusCode!);
       }).on('error', reject);
@@ -52,6 +52,8 @@ describe('TLS with a certificate from an internal CA', () => {
   it('skopeo pushes and pulls with only the CA in its cert dir, and fails without it', async () => {
     const image = await ensureBusyboxImage();
     const trust = join(pki, 'trust');
+    process.env.REGISTRY_AUTH_FILE = join(tempDir('tls-auth'), 'auth.json');
+    await run('skopeo', ['login', '--cert-dir', trust, '-u', 'admin', '--password-stdin', berth.host], { input: adminPassword });
     await run('skopeo', ['copy', '--dest-cert-dir', trust, `docker-daemon:${image}`, `docker://${berth.host}/tls/busybox:1`]);
     const folder = tempDir('tls-pull');
     await run('skopeo', ['copy', '--src-cert-dir', trust, `docker://${berth.host}/tls/busybox:1`, `dir:${folder}`]);

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startBerth, type BerthProcess } from '../helpers/berth-process.js';
-import { OciClient, sha256, sha512 } from '../helpers/oci-client.js';
+import { OciClient, basicAuth, sha256, sha512 } from '../helpers/oci-client.js';
 
 let berth: BerthProcess;
 let client: OciClient;
@@ -137,7 +137,7 @@ describe('monolithic push', () => {
         port: url.port,
         method: 'POST',
         path: `/v2/push/size/blobs/uploads/?digest=${sha256(data)}`,
-        headers: { 'Content-Length': '10', 'Content-Type': 'application/octet-stream' },
+        headers: { 'Content-Length': '10', 'Content-Type': 'application/octet-stream', Authorization: basicAuth(client.credentials!) },
       });
       req.on('response', (res) => {
         res.resume();

@@ -4,7 +4,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { startBerth, type BerthProcess } from '../helpers/berth-process.js';
-import { OciClient } from '../helpers/oci-client.js';
+import { OciClient, basicAuth } from '../helpers/oci-client.js';
 
 let berth: BerthProcess;
 let client: OciClient;
@@ -22,7 +22,7 @@ function rawRequest(path: string): Promise<string> {
   const url = new URL(berth.url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(url.port), url.hostname, () => {
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`);
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${basicAuth(client.credentials!)}\r\nConnection: close\r\n\r\n`);
     });
     let data = '';
     socket.on('data', (d) => (data += d.toString()));
