@@ -64,7 +64,7 @@ export class BlobHandlers {
     if (digest !== undefined && mount === undefined) {
       const length = contentLengthOf(request);
       const result = await this.blobs.pushMonolithic(name, digest, bodyStream(request), length);
-      this.metrics.bytesIn.inc(result.size);
+      this.metrics.bytesIn.inc(result.received);
       return sendBlobCreated(reply, name, result.digest);
     }
     return sendUploadState(reply, await this.blobs.startUpload(name), 202);
@@ -85,18 +85,16 @@ export class BlobHandlers {
 
   async patch(request: FastifyRequest, reply: FastifyReply, name: string, id: string): Promise<FastifyReply> {
     const range = parseContentRange(headerValue(request, 'content-range'));
-    const before = await this.blobs.uploadStatus(name, id);
     const session = await this.blobs.appendChunk(name, id, bodyStream(request), range, contentLengthOf(request));
-    this.metrics.bytesIn.inc(session.size - before.size);
+    this.metrics.bytesIn.inc(session.received);
     return sendUploadState(reply, session, 202);
   }
 
   async complete(request: FastifyRequest, reply: FastifyReply, name: string, id: string): Promise<FastifyReply> {
     const digest = queryParam(request, 'digest') ?? '';
     const body = hasBody(request) ? bodyStream(request) : null;
-    const before = await this.blobs.uploadStatus(name, id);
     const result = await this.blobs.completeUpload(name, id, digest, body, contentLengthOf(request));
-    this.metrics.bytesIn.inc(result.size - before.size);
+    this.metrics.bytesIn.inc(result.received);
     return sendBlobCreated(reply, name, result.digest);
   }
 

@@ -106,14 +106,15 @@ export class BlobService {
     data: Readable,
     range: ByteRange | null,
     contentLength: number | null,
-  ): Promise<UploadSession> {
+  ): Promise<UploadSession & { received: number }> {
     return this.withUploadLock(id, async () => {
       const session = await this.session(repository, id);
       if (range && range.start !== session.size) {
         data.resume();
         throw rangeError(session, 'chunk does not start where the upload ends');
       }
-      return this.append(session, data, contentLength, range ? range.end - range.start + 1 : null);
+      const updated = await this.append(session, data, contentLength, range ? range.end - range.start + 1 : null);
+      return { ...updated, received: updated.size - session.size };
     });
   }
 
@@ -124,9 +125,10 @@ export class BlobService {
     digest: string,
     data: Readable | null,
     contentLength: number | null,
-  ): Promise<{ digest: string; size: number }> {
+  ): Promise<{ digest: string; size: number; received: number }> {
     return this.withUploadLock(id, async () => {
       let session = await this.session(repository, id);
+      const sizeBefore = session.size;
       let algorithm;
       try {
         ({ algorithm } = parseDigest(digest));
@@ -134,7 +136,8 @@ export class BlobService {
         data?.resume();
         throw error;
       }
-      if (data && (contentLength === null || contentLength > 0)) session = await this.append(session, data, contentLength, null);
+      // The session row is about to go, so the last chunk's size is not recorded separately.
+      if (data && (contentLength === null || contentLength > 0)) session = await this.append(session, data, contentLength, null, false);
       const actual = await this.computeDigest(session, algorithm);
       if (actual !== digest) {
         throw new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
@@ -143,12 +146,17 @@ export class BlobService {
       await this.metadata.finishUpload(session, digest);
       this.runningHashes.delete(id);
       this.events.emit('blob.pushed', { repository, digest, size: session.size });
-      return { digest, size: session.size };
+      return { digest, size: session.size, received: session.size - sizeBefore };
     });
   }
 
   /** Single-request push: POST with `?digest=` and the whole blob as body. */
-  async pushMonolithic(repository: string, digest: string, data: Readable, contentLength: number | null): Promise<{ digest: string; size: number }> {
+  async pushMonolithic(
+    repository: string,
+    digest: string,
+    data: Readable,
+    contentLength: number | null,
+  ): Promise<{ digest: string; size: number; received: number }> {
     try {
       parseDigest(digest);
     } catch (error) {
@@ -185,6 +193,7 @@ export class BlobService {
     data: Readable,
     contentLength: number | null,
     rangeLength: number | null,
+    recordSize = true,
   ): Promise<UploadSession> {
     const running = this.hashFor(session);
     const tap = new Transform({
@@ -202,7 +211,7 @@ export class BlobService {
         status: rangeLength !== null && contentLength === null ? 416 : 400,
       });
     }
-    await this.metadata.setUploadSize(session.id, newSize);
+    if (recordSize) await this.metadata.setUploadSize(session.id, newSize);
     if (running) this.rememberHash(session.id, { hash: running.hash, offset: newSize });
     return { ...session, size: newSize, updatedAt: new Date().toISOString() };
   }
