@@ -2,6 +2,11 @@
 import { Command, CommanderError } from 'commander';
 import { SettingsError } from '../config/settings.js';
 import { registerServeCommand } from './serve-command.js';
+import { registerLoginCommands } from './commands/login.js';
+import { registerTokenCommands } from './commands/token.js';
+import { registerScopeMapCommands } from './commands/scope-map.js';
+import { registerAdminCommands, registerAuditCommands, registerConfigCommands, registerUserCommands } from './commands/user.js';
+import { CliError } from './api-client.js';
 import { berthVersion } from '../version.js';
 
 
@@ -11,10 +16,17 @@ const program = new Command()
   .version(berthVersion, '-v, --version')
   .showHelpAfterError();
 registerServeCommand(program);
+registerLoginCommands(program);
+registerTokenCommands(program);
+registerScopeMapCommands(program);
+registerUserCommands(program);
+registerAdminCommands(program);
+registerConfigCommands(program);
+registerAuditCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof CommanderError) process.exit(error.exitCode);
-  const message = error instanceof SettingsError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+  const message = error instanceof SettingsError || error instanceof CliError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
   process.stderr.write(`berth: ${message}\n`);
   process.exit(1);
 });

@@ -1,0 +1,71 @@
+import { currentLogin, type StoredLogin } from './credentials.js';
+
+export class CliError extends Error {}
+
+interface ErrorEnvelope {
+  errors?: Array<{ code: string; message: string }>;
+}
+
+async function errorMessage(response: Response): Promise<string> {
+  const text = await response.text();
+  try {
+    const body = JSON.parse(text) as ErrorEnvelope;
+    if (body.errors?.[0]) return `${body.errors[0].code}: ${body.errors[0].message}`;
+  } catch {
+    // not JSON
+  }
+  return `HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`;
+}
+
+/** Calls the token endpoint with a form body (password or refresh_token grant). */
+export async function requestToken(server: string, form: Record<string, string>): Promise<Response> {
+  return fetch(`${server}/oauth2/token`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ service: new URL(server).host, client_id: 'berth-cli', ...form }).toString(),
+  });
+}
+
+/** The management API as the logged-in identity (an access token per CLI invocation). */
+export class ApiClient {
+  private accessToken: string | null = null;
+
+  constructor(private readonly login: StoredLogin) {}
+
+  static fromStoredLogin(): ApiClient {
+    const login = currentLogin();
+    if (!login) throw new CliError('not logged in: run `berth login <server-url> -u USER -p PASS` first');
+    return new ApiClient(login);
+  }
+
+  get server(): string {
+    return this.login.server;
+  }
+
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const token = await this.token();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let response: Response;
+    try {
+      response = await fetch(`${this.login.server}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (error) {
+      throw new CliError(`cannot reach ${this.login.server}: ${(error as Error).message}`);
+    }
+    if (!response.ok) throw new CliError(await errorMessage(response));
+    if (response.status === 204) return undefined as T;
+    return (await response.json()) as T;
+  }
+
+  private async token(): Promise<string | null> {
+    if (this.login.refreshToken === null) return null; // a registry running with --auth none
+    if (this.accessToken) return this.accessToken;
+    const response = await requestToken(this.login.server, { grant_type: 'refresh_token', refresh_token: this.login.refreshToken });
+    if (!response.ok) throw new CliError(`your login to ${this.login.server} is no longer valid (${await errorMessage(response)}): run \`berth login\` again`);
+    this.accessToken = ((await response.json()) as { access_token: string }).access_token;
+    return this.accessToken;
+  }
+}
+
+export { errorMessage };
