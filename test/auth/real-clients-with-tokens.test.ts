@@ -80,4 +80,13 @@ describe('real clients logged in with repository-scoped tokens', () => {
     await run('buildah', [...storage, 'pull', '--tls-verify=false', `docker://${berth.host}/team/app:1`]);
     await fails(run('buildah', [...storage, 'pull', '--tls-verify=false', `docker://${berth.host}/hello-world:1`]), /denied|unauthorized/i);
   });
+
+  it('podman login and pull with a token', async () => {
+    const password = await token('podman-reader', { rules: [{ repository: 'hello-world', actions: ['content/read'] }] });
+    const storage = ['--root', tempDir('podman-root'), '--runroot', tempDir('podman-run'), '--storage-driver', 'vfs'];
+    const login = await run('podman', [...storage, 'login', '--tls-verify=false', '-u', 'podman-reader', '--password-stdin', berth.host], { input: password });
+    assert.match(login, /Login Succeeded/);
+    await run('podman', [...storage, 'pull', '--tls-verify=false', `${berth.host}/hello-world:1`]);
+    await fails(run('podman', [...storage, 'pull', '--tls-verify=false', `${berth.host}/team/app:1`]), /denied|unauthorized/i);
+  });
 });

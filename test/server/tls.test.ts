@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, copyFileSync, rmSync } from 'node:fs';
 import { get } from 'node:https';
 import { join } from 'node:path';
 import { adminPassword, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
@@ -38,6 +38,25 @@ after(async () => {
 });
 
 describe('TLS with a certificate from an internal CA', () => {
+  it('docker logs in, pushes and pulls over TLS once the engine trusts the CA (certs.d)', async () => {
+    const image = await ensureBusyboxImage();
+    const certsDir = join('/etc/docker/certs.d', berth.host);
+    mkdirSync(certsDir, { recursive: true });
+    copyFileSync(join(pki, 'root.crt'), join(certsDir, 'ca.crt'));
+    const env = { DOCKER_CONFIG: join(tempDir('tls-docker'), 'docker') };
+    const docker = (args: string[], input?: string) => run('docker', args, { env, ...(input ? { input } : {}) });
+    try {
+      assert.match(await docker(['login', berth.host, '-u', 'admin', '--password-stdin'], adminPassword), /Login Succeeded/);
+      await docker(['tag', image, `${berth.host}/tls/docker:1`]);
+      assert.match(await docker(['push', `${berth.host}/tls/docker:1`]), /digest: sha256:/);
+      await docker(['rmi', `${berth.host}/tls/docker:1`]);
+      await docker(['pull', `${berth.host}/tls/docker:1`]);
+      await docker(['rmi', `${berth.host}/tls/docker:1`]);
+    } finally {
+      rmSync(certsDir, { recursive: true, force: true });
+    }
+  });
+
   it('serves HTTPS with the full chain to a client that trusts only the root', async () => {
     assert.ok(berth.url.startsWith('https://'));
     const status = await new Promise<number>((resolve, reject) => {
