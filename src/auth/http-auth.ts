@@ -3,6 +3,7 @@ import { RegistryError } from '../registry/errors.js';
 import type { RegistryAccess } from '../registry-api/access.js';
 import type { RegistryRoute } from '../registry-api/routes.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import { currentRequestContext } from '../events/request-context.js';
 import { accessGrants, type Authorizer } from './authorizer.js';
 import { describeIdentity, identityKey, type Identity, type RequestAuth } from './identity.js';
 import type { IdentityService } from './identity-service.js';
@@ -89,6 +90,8 @@ export function registerAuthentication(app: FastifyInstance, components: HttpAut
     const path = request.url.split('?', 1)[0]!;
     if (unauthenticated.has(path)) return;
     request.auth = await identify(components, request);
+    const context = currentRequestContext();
+    if (context) context.actor = describeIdentity(request.auth.identity);
     const key = request.auth.anonymous ? `ip:${request.ip}` : identityKey(request.auth.identity);
     const wait = components.limiter.take(key);
     if (wait > 0) {

@@ -6,6 +6,7 @@ import { registerLoginCommands } from './commands/login.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerScopeMapCommands } from './commands/scope-map.js';
 import { registerAdminCommands, registerAuditCommands, registerConfigCommands, registerUserCommands } from './commands/user.js';
+import { registerWebhookCommands } from './commands/webhook.js';
 import { CliError } from './api-client.js';
 import { berthVersion } from '../version.js';
 
@@ -23,6 +24,7 @@ registerUserCommands(program);
 registerAdminCommands(program);
 registerConfigCommands(program);
 registerAuditCommands(program);
+registerWebhookCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof CommanderError) process.exit(error.exitCode);

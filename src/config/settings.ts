@@ -15,6 +15,7 @@ export interface Settings {
   rateLimit: { requestsPerSecond: number; burst: number };
   loginThrottle: { maxFailures: number; windowSeconds: number };
   tokenLifetimes: { accessSeconds: number; refreshSeconds: number };
+  webhookRetry: { initialBackoffMs: number; maxBackoffMs: number; giveUpAfterHours: number };
   /** Only read on first start, to create the admin user; never printed. */
   adminPassword: string | undefined;
 }
@@ -39,6 +40,7 @@ interface ConfigFile {
   rateLimit?: { requestsPerSecond?: number; burst?: number };
   loginThrottle?: { maxFailures?: number; windowSeconds?: number };
   tokens?: { accessSeconds?: number; refreshSeconds?: number };
+  webhooks?: { initialBackoffMs?: number; maxBackoffMs?: number; giveUpAfterHours?: number };
 }
 
 export const defaultListen = '127.0.0.1:5000';
@@ -64,7 +66,7 @@ function readConfigFile(path: string): ConfigFile {
   const parsed: unknown = parseYaml(text);
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new SettingsError(`config file ${path} must be a YAML mapping`);
-  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'auth', 'rateLimit', 'loginThrottle', 'tokens']);
+  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks']);
   const unknown = Object.keys(parsed).filter((k) => !known.has(k));
   if (unknown.length > 0) throw new SettingsError(`config file ${path}: unknown keys ${unknown.join(', ')}`);
   return parsed as ConfigFile;
@@ -102,6 +104,11 @@ export function resolveSettings(overrides: SettingsOverrides, processEnv: NodeJS
       accessSeconds: number('access token lifetime', file.tokens?.accessSeconds ?? 300),
       refreshSeconds: number('refresh token lifetime', file.tokens?.refreshSeconds ?? 7 * 24 * 3600),
     },
+    webhookRetry: {
+      initialBackoffMs: number('webhook backoff', env.BERTH_WEBHOOK_BACKOFF_MS ?? file.webhooks?.initialBackoffMs ?? 1000),
+      maxBackoffMs: number('webhook max backoff', file.webhooks?.maxBackoffMs ?? 300_000),
+      giveUpAfterHours: number('webhook give-up time', file.webhooks?.giveUpAfterHours ?? 24),
+    },
     adminPassword: env.BERTH_ADMIN_PASSWORD,
   };
 }
@@ -125,5 +132,6 @@ export function describeSettings(settings: Settings): Record<string, unknown> {
     rateLimit: settings.rateLimit.requestsPerSecond > 0 ? settings.rateLimit : 'off',
     loginThrottle: settings.loginThrottle,
     tokenLifetimes: settings.tokenLifetimes,
+    webhookRetry: settings.webhookRetry,
   };
 }

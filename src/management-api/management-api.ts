@@ -7,12 +7,15 @@ import { liveIdentity, unauthorized, type HttpAuthComponents } from '../auth/htt
 import { describeIdentity } from '../auth/identity.js';
 import { repositoryActions, roles } from '../auth/permissions.js';
 import { RegistryError } from '../registry/errors.js';
+import type { WebhookService } from '../webhooks/webhook-service.js';
+import { webhookRoutes } from './webhook-routes.js';
 
 export interface ManagementApiOptions {
   access: AccessManagement;
   audit: AuditLog;
   /** Null with `--auth none`: the API is open, as is the registry. */
   auth: HttpAuthComponents | null;
+  webhooks: WebhookService;
   version: string;
 }
 
@@ -221,6 +224,8 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
     },
     async (request) => access.deleteTokenPassword(ctx(request), request.params.name, request.params.password),
   );
+
+  webhookRoutes(app, options.webhooks, ctx);
 
   // settings, keys, audit
   app.get('/api/v1/settings', { schema: { tags: ['settings'] } }, async () => access.getSettings());

@@ -80,14 +80,19 @@ export interface MetadataStore {
 
   /** Of `children`, those `repository` cannot serve (missing blobs or manifests). */
   missingChildren(repository: string, children: ManifestChild[]): Promise<ManifestChild[]>;
-  /** Stores a manifest, its child references and optionally points `tag` at it, in one transaction. */
-  putManifest(manifest: ManifestRecord, children: ManifestChild[], tag: string | null): Promise<void>;
+  /**
+   * Stores a manifest, its child references and optionally points `tag` at it, in one
+   * transaction. Returns what the tag pointed at before (null if it is new or did not move).
+   */
+  putManifest(manifest: ManifestRecord, children: ManifestChild[], tag: string | null): Promise<{ previousTagDigest: string | null }>;
   getManifest(repository: string, digest: string): Promise<StoredManifest | null>;
   getManifestByTag(repository: string, tag: string): Promise<StoredManifest | null>;
   /** Deletes a manifest and every tag pointing at it. */
   deleteManifest(repository: string, digest: string): Promise<boolean>;
 
   listTags(repository: string, page: Page): Promise<string[]>;
+  /** Tags pointing at `digest`. */
+  tagsOf(repository: string, digest: string): Promise<string[]>;
   getTag(repository: string, tag: string): Promise<TagRecord | null>;
   deleteTag(repository: string, tag: string): Promise<boolean>;
 

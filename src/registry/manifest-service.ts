@@ -53,8 +53,8 @@ export class ManifestService {
       platform: parsed.config ? await this.platformOf(parsed.config) : null,
     };
     const tag = ref.kind === 'tag' ? ref.tag : null;
-    await this.metadata.putManifest(record, parsed.children, tag);
-    this.events.emit('manifest.pushed', { repository, digest, tag, mediaType: parsed.mediaType, size: content.length });
+    const { previousTagDigest } = await this.metadata.putManifest(record, parsed.children, tag);
+    this.events.emit('manifest.pushed', { repository, digest, tag, mediaType: parsed.mediaType, size: content.length, previousDigest: previousTagDigest });
     return { digest, subject: parsed.subject?.digest ?? null };
   }
 
@@ -73,13 +73,18 @@ export class ManifestService {
   async delete(repository: string, reference: string): Promise<void> {
     assertRepositoryName(repository);
     const ref = parseManifestReference(reference);
-    const deleted =
-      ref.kind === 'tag'
-        ? await this.metadata.deleteTag(repository, ref.tag)
-        : await this.metadata.deleteManifest(repository, ref.digest);
-    if (!deleted) throw await this.unknown(repository, 'MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference });
-    if (ref.kind === 'tag') this.events.emit('tag.deleted', { repository, tag: ref.tag });
-    else this.events.emit('manifest.deleted', { repository, digest: ref.digest });
+    if (ref.kind === 'tag') {
+      if (!(await this.metadata.deleteTag(repository, ref.tag))) throw await this.unknown(repository, 'MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference });
+      this.events.emit('tag.deleted', { repository, tag: ref.tag });
+      return;
+    }
+    // Read before deleting: subscribers (webhooks) report the media type and the tags it had.
+    const manifest = await this.metadata.getManifest(repository, ref.digest);
+    const tags = manifest ? await this.metadata.tagsOf(repository, ref.digest) : [];
+    if (!manifest || !(await this.metadata.deleteManifest(repository, ref.digest))) {
+      throw await this.unknown(repository, 'MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference });
+    }
+    this.events.emit('manifest.deleted', { repository, digest: ref.digest, mediaType: manifest.mediaType, tags });
   }
 
   async listTags(repository: string, last: string | undefined, limit: number): Promise<string[]> {

@@ -15,6 +15,10 @@ import { ManifestService } from '../registry/manifest-service.js';
 import { registryApi } from '../registry-api/registry-api.js';
 import { FilesystemBlobStore } from '../storage/filesystem/fs-blob-store.js';
 import { berthVersion } from '../version.js';
+import { auditRegistryChanges } from '../audit/registry-audit.js';
+import { SqlWebhookStore } from '../metadata/sql/sql-webhook-store.js';
+import { WebhookDispatcher, defaultDeliveryPolicy } from '../webhooks/delivery.js';
+import { WebhookService } from '../webhooks/webhook-service.js';
 import { createHttpApp } from './http-app.js';
 
 export interface BerthServer {
@@ -49,20 +53,41 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     metrics,
     access: accessControl.registryAccess,
   });
-  await app.register(managementApi, { access: accessControl.management, audit: accessControl.audit, auth: accessControl.http, version: berthVersion });
+  const webhookStore = new SqlWebhookStore(db);
+  const dispatcher = new WebhookDispatcher(webhookStore, app.log, {
+    ...defaultDeliveryPolicy,
+    initialBackoffMs: settings.webhookRetry.initialBackoffMs,
+    maxBackoffMs: settings.webhookRetry.maxBackoffMs,
+    giveUpAfterMs: settings.webhookRetry.giveUpAfterHours * 3600_000,
+  });
+  let boundAddress = `${settings.host}:${settings.port}`;
+  const webhooks = new WebhookService(webhookStore, dispatcher, () => boundAddress);
+  const logFailure = (what: string) => (error: unknown) => app.log.error({ err: error }, what);
+  webhooks.subscribe(events, logFailure('webhook enqueue failed'));
+  auditRegistryChanges(events, accessControl.audit, logFailure('audit record failed'));
+  await app.register(managementApi, {
+    access: accessControl.management,
+    audit: accessControl.audit,
+    auth: accessControl.http,
+    webhooks,
+    version: berthVersion,
+  });
 
   return {
     app,
     events,
     async listen() {
       await app.listen({ host: settings.host, port: settings.port });
+      dispatcher.start();
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : settings.port;
+      boundAddress = `${settings.host}:${port}`;
       return { host: settings.host, port };
     },
     async close() {
       closing = true;
       await app.close();
+      await dispatcher.stop();
       await metadata.close();
     },
   };

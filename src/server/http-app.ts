@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance } from 
 import { RegistryError } from '../registry/errors.js';
 import type { RegistryMetrics } from '../observability/metrics.js';
 import type { Settings } from '../config/settings.js';
+import { runWithRequestContext } from '../events/request-context.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -42,6 +43,11 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   });
 
   app.decorateRequest('routeLabel', '');
+  // Everything a request causes (registry events, webhooks, audit) can see who asked and how.
+  app.addHook('onRequest', (request, _reply, done) => {
+    const userAgent = request.headers['user-agent'] ?? '';
+    runWithRequestContext({ id: request.id, host: request.host, method: request.method, userAgent, address: request.ip, actor: 'anonymous' }, done);
+  });
   app.addHook('onRequest', async (request, reply) => {
     request.routeLabel = request.routeOptions.url ?? 'unknown';
     reply.header('X-Request-Id', request.id);

@@ -146,10 +146,55 @@ function accessControl(dialect: SqlDialectName): Migration {
   };
 }
 
+function webhooks(dialect: SqlDialectName): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('webhooks')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('service_uri', 'text', (c) => c.notNull())
+        .addColumn('custom_headers', 'text', (c) => c.notNull())
+        .addColumn('actions', 'text', (c) => c.notNull())
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('enabled', 'integer', (c) => c.notNull())
+        .addColumn('format', 'text', (c) => c.notNull())
+        .addColumn('signing_secret', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('webhook_deliveries')
+        .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('webhook', 'text', (c) => c.notNull())
+        .addColumn('event_id', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('request_uri', 'text', (c) => c.notNull())
+        .addColumn('request_headers', 'text', (c) => c.notNull())
+        .addColumn('request_body', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'text', (c) => c.notNull())
+        .addColumn('last_attempt_at', 'text')
+        .addColumn('response_status', 'integer')
+        .addColumn('response_reason', 'text')
+        .addColumn('response_headers', 'text')
+        .addColumn('response_body', 'text')
+        .addColumn('error', 'text')
+        .execute();
+      await db.schema.createIndex('webhook_deliveries_pending').on('webhook_deliveries').columns(['status', 'webhook', 'id']).execute();
+      await db.schema.createIndex('webhook_deliveries_webhook').on('webhook_deliveries').columns(['webhook', 'id']).execute();
+    },
+  };
+}
+
 class InCodeMigrations implements MigrationProvider {
   constructor(private readonly dialect: SqlDialectName) {}
   async getMigrations(): Promise<Record<string, Migration>> {
-    return { '0001_registry_core': registryCore(this.dialect), '0002_access_control': accessControl(this.dialect) };
+    return {
+      '0001_registry_core': registryCore(this.dialect),
+      '0002_access_control': accessControl(this.dialect),
+      '0003_webhooks': webhooks(this.dialect),
+    };
   }
 }
 

@@ -110,7 +110,41 @@ export interface AuditEventsTable {
   detail: string | null;
 }
 
+export interface WebhooksTable {
+  name: string;
+  service_uri: string;
+  custom_headers: string;
+  actions: string;
+  scope: string;
+  enabled: number;
+  format: string;
+  signing_secret: string | null;
+  created_at: string;
+}
+
+export interface WebhookDeliveriesTable {
+  id: Generated<number>;
+  webhook: string;
+  event_id: string;
+  action: string;
+  request_uri: string;
+  request_headers: string;
+  request_body: string;
+  status: string;
+  attempts: number;
+  created_at: string;
+  next_attempt_at: string;
+  last_attempt_at: string | null;
+  response_status: number | null;
+  response_reason: string | null;
+  response_headers: string | null;
+  response_body: string | null;
+  error: string | null;
+}
+
 export interface Database {
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
   users: UsersTable;
   tokens: TokensTable;
   scope_maps: ScopeMapsTable;

@@ -127,10 +127,11 @@ export class SqlMetadataStore implements MetadataStore {
     return children.filter((c) => !present.has(`${c.kind}:${c.digest}`));
   }
 
-  async putManifest(manifest: ManifestRecord, children: ManifestChild[], tag: string | null): Promise<void> {
+  async putManifest(manifest: ManifestRecord, children: ManifestChild[], tag: string | null): Promise<{ previousTagDigest: string | null }> {
     const at = now();
     const { repository, digest } = manifest;
-    await this.db.transaction().execute(async (trx) => {
+    return this.db.transaction().execute(async (trx) => {
+      let previousTagDigest: string | null = null;
       await ensureRepository(trx, repository, at);
       const inserted = await trx
         .insertInto('manifests')
@@ -162,6 +163,8 @@ export class SqlMetadataStore implements MetadataStore {
           .execute();
       }
       if (tag !== null) {
+        const previous = await trx.selectFrom('tags').select('digest').where('repository', '=', repository).where('name', '=', tag).executeTakeFirst();
+        if (previous && previous.digest !== digest) previousTagDigest = previous.digest;
         await trx
           .insertInto('tags')
           .values({ repository, name: tag, digest, created_at: at, updated_at: at })
@@ -174,6 +177,7 @@ export class SqlMetadataStore implements MetadataStore {
           .execute();
       }
       await trx.updateTable('repositories').set({ updated_at: at }).where('name', '=', repository).execute();
+      return { previousTagDigest };
     });
   }
 
@@ -224,6 +228,11 @@ export class SqlMetadataStore implements MetadataStore {
       .limit(page.limit);
     if (page.last !== undefined) query = query.where('name', '>', page.last);
     return (await query.execute()).map((r) => r.name);
+  }
+
+  async tagsOf(repository: string, digest: string): Promise<string[]> {
+    const rows = await this.db.selectFrom('tags').select('name').where('repository', '=', repository).where('digest', '=', digest).orderBy('name').execute();
+    return rows.map((r) => r.name);
   }
 
   async getTag(repository: string, tag: string): Promise<TagRecord | null> {
