@@ -7,6 +7,7 @@ import { registerTokenCommands } from './commands/token.js';
 import { registerScopeMapCommands } from './commands/scope-map.js';
 import { registerAdminCommands, registerAuditCommands, registerConfigCommands, registerUserCommands } from './commands/user.js';
 import { registerWebhookCommands } from './commands/webhook.js';
+import { registerImportCommands } from './commands/import.js';
 import { CliError } from './api-client.js';
 import { berthVersion } from '../version.js';
 
@@ -25,6 +26,7 @@ registerAdminCommands(program);
 registerConfigCommands(program);
 registerAuditCommands(program);
 registerWebhookCommands(program);
+registerImportCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof CommanderError) process.exit(error.exitCode);

@@ -9,6 +9,8 @@ import { repositoryActions, roles } from '../auth/permissions.js';
 import { RegistryError } from '../registry/errors.js';
 import type { WebhookService } from '../webhooks/webhook-service.js';
 import { webhookRoutes } from './webhook-routes.js';
+import type { ImportService, Requester } from '../import/import-service.js';
+import { importRoutes } from './import-routes.js';
 
 export interface ManagementApiOptions {
   access: AccessManagement;
@@ -16,6 +18,7 @@ export interface ManagementApiOptions {
   /** Null with `--auth none`: the API is open, as is the registry. */
   auth: HttpAuthComponents | null;
   webhooks: WebhookService;
+  imports: ImportService;
   version: string;
 }
 
@@ -41,7 +44,9 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
   });
 
   const contexts = new WeakMap<FastifyRequest, AuditContext>();
+  const requesters = new WeakMap<FastifyRequest, Requester>();
   const ctx = (request: FastifyRequest): AuditContext => contexts.get(request) ?? { actor: 'anonymous', client: request.ip };
+  const requester = (request: FastifyRequest): Requester => requesters.get(request) ?? { kind: 'anonymous', name: '' };
 
   app.addHook('preHandler', async (request) => {
     if (request.routeOptions.url === '/api/v1/openapi.json') return;
@@ -52,10 +57,14 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
     const auth = request.auth!;
     if (auth.anonymous) throw unauthorized(request, 'authentication required');
     const identity = await liveIdentity(options.auth, auth);
-    if (!identity || !options.auth.identities.isOwner(identity)) {
+    if (!identity) throw unauthorized(request, 'authentication required');
+    // Routes marked 'authenticated' check finer permissions themselves (import: push on targets).
+    const openToAll = request.routeOptions.config.access === 'authenticated';
+    if (!openToAll && !options.auth.identities.isOwner(identity)) {
       throw new RegistryError('DENIED', 'the management API needs the Owner role');
     }
     contexts.set(request, { actor: describeIdentity(identity), client: request.ip });
+    requesters.set(request, identity.kind === 'anonymous' ? { kind: 'anonymous', name: '' } : { kind: identity.kind, name: identity.name });
   });
 
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -226,6 +235,7 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
   );
 
   webhookRoutes(app, options.webhooks, ctx);
+  importRoutes(app, options.imports, requester);
 
   // settings, keys, audit
   app.get('/api/v1/settings', { schema: { tags: ['settings'] } }, async () => access.getSettings());

@@ -33,6 +33,8 @@ export interface StoredManifest extends ManifestRecord {
 export interface ManifestChild {
   digest: string;
   kind: 'blob' | 'manifest';
+  /** As the referencing descriptor states it. */
+  size?: number;
 }
 
 export interface ReferrerDescriptor {

@@ -122,7 +122,7 @@ export function parseManifest(content: Uint8Array, contentType: string | undefin
     const manifests = descriptorList(m.manifests, 'manifests');
     return {
       mediaType,
-      children: manifests.map((d) => ({ digest: d.digest, kind: 'manifest' as const })),
+      children: manifests.map((d) => ({ digest: d.digest, kind: 'manifest' as const, size: d.size })),
       config: null,
       artifactType: artifactTypeField,
       subject,
@@ -135,10 +135,10 @@ export function parseManifest(content: Uint8Array, contentType: string | undefin
     const layers = m.layers === undefined && mediaType !== MediaType.ociManifest && mediaType !== MediaType.dockerManifest
       ? []
       : descriptorList(m.layers, 'layers');
-    const children: ManifestChild[] = [{ digest: config.digest, kind: 'blob' }];
+    const children: ManifestChild[] = [{ digest: config.digest, kind: 'blob', size: config.size }];
     for (const layer of layers) {
       const foreign = foreignLayerTypes.has(layer.mediaType) || (layer.urls?.length ?? 0) > 0;
-      if (!foreign) children.push({ digest: layer.digest, kind: 'blob' });
+      if (!foreign) children.push({ digest: layer.digest, kind: 'blob', size: layer.size });
     }
     return {
       mediaType,
@@ -155,7 +155,7 @@ export function parseManifest(content: Uint8Array, contentType: string | undefin
   const blobs = m.blobs === undefined ? [] : descriptorList(m.blobs, 'blobs');
   return {
     mediaType,
-    children: blobs.map((d) => ({ digest: d.digest, kind: 'blob' as const })),
+    children: blobs.map((d) => ({ digest: d.digest, kind: 'blob' as const, size: d.size })),
     config: null,
     artifactType: artifactTypeField,
     subject,

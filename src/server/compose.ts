@@ -19,6 +19,8 @@ import { auditRegistryChanges } from '../audit/registry-audit.js';
 import { SqlWebhookStore } from '../metadata/sql/sql-webhook-store.js';
 import { WebhookDispatcher, defaultDeliveryPolicy } from '../webhooks/delivery.js';
 import { WebhookService } from '../webhooks/webhook-service.js';
+import { ImportService, type ImportPermissions } from '../import/import-service.js';
+import { SqlImportStore } from '../metadata/sql/sql-import-store.js';
 import { createHttpApp } from './http-app.js';
 
 export interface BerthServer {
@@ -28,6 +30,17 @@ export interface BerthServer {
   listen(): Promise<{ host: string; port: number }>;
   /** Stops accepting requests, lets in-flight ones finish, then closes the stores. */
   close(): Promise<void>;
+}
+
+/** Import jobs act with their requester's current rights (or anyone's, with --auth none). */
+function importPermissions(access: Awaited<ReturnType<typeof setUpAccessControl>>): ImportPermissions {
+  const http = access.http;
+  if (!http) return { canPull: async () => true, canPush: async () => true };
+  const allows = async (who: { kind: 'user' | 'token' | 'anonymous'; name: string }, repository: string, action: 'pull' | 'push') => {
+    const identity = who.kind === 'anonymous' ? { kind: 'anonymous' as const } : await http.identities.currentIdentity(who.kind, who.name);
+    return identity !== null && (await http.authorizer.allows(identity, repository, action));
+  };
+  return { canPull: (who, repo) => allows(who, repo, 'pull'), canPush: (who, repo) => allows(who, repo, 'push') };
 }
 
 /** The composition root: picks the backends and wires services, APIs and the HTTP shell. */
@@ -47,12 +60,9 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     isReady: async () => !closing && (await metadata.repositoryExists('readiness-probe'), true),
   });
   const accessControl = await setUpAccessControl(app, new SqlAuthStore(db), settings);
-  await app.register(registryApi, {
-    blobs: new BlobService(blobStore, metadata, events),
-    manifests: new ManifestService(blobStore, metadata, events),
-    metrics,
-    access: accessControl.registryAccess,
-  });
+  const blobs = new BlobService(blobStore, metadata, events);
+  const manifests = new ManifestService(blobStore, metadata, events);
+  await app.register(registryApi, { blobs, manifests, metrics, access: accessControl.registryAccess });
   const webhookStore = new SqlWebhookStore(db);
   const dispatcher = new WebhookDispatcher(webhookStore, app.log, {
     ...defaultDeliveryPolicy,
@@ -65,11 +75,14 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
   const logFailure = (what: string) => (error: unknown) => app.log.error({ err: error }, what);
   webhooks.subscribe(events, logFailure('webhook enqueue failed'));
   auditRegistryChanges(events, accessControl.audit, logFailure('audit record failed'));
+  const selfHosts = () => [boundAddress, `localhost:${boundAddress.split(':').pop()}`, `127.0.0.1:${boundAddress.split(':').pop()}`];
+  const imports = new ImportService(new SqlImportStore(db), blobs, manifests, metadata, importPermissions(accessControl), (host) => selfHosts().includes(host), app.log);
   await app.register(managementApi, {
     access: accessControl.management,
     audit: accessControl.audit,
     auth: accessControl.http,
     webhooks,
+    imports,
     version: berthVersion,
   });
 
@@ -79,6 +92,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     async listen() {
       await app.listen({ host: settings.host, port: settings.port });
       dispatcher.start();
+      await imports.resume();
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : settings.port;
       boundAddress = `${settings.host}:${port}`;
@@ -88,6 +102,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
       closing = true;
       await app.close();
       await dispatcher.stop();
+      await imports.stop();
       await metadata.close();
     },
   };

@@ -187,6 +187,21 @@ function webhooks(dialect: SqlDialectName): Migration {
   };
 }
 
+function imports(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('imports')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('job', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('imports_status').on('imports').column('status').execute();
+    },
+  };
+}
+
 class InCodeMigrations implements MigrationProvider {
   constructor(private readonly dialect: SqlDialectName) {}
   async getMigrations(): Promise<Record<string, Migration>> {
@@ -194,6 +209,7 @@ class InCodeMigrations implements MigrationProvider {
       '0001_registry_core': registryCore(this.dialect),
       '0002_access_control': accessControl(this.dialect),
       '0003_webhooks': webhooks(this.dialect),
+      '0004_imports': imports(),
     };
   }
 }

@@ -142,7 +142,15 @@ export interface WebhookDeliveriesTable {
   error: string | null;
 }
 
+export interface ImportsTable {
+  id: string;
+  job: string;
+  status: string;
+  created_at: string;
+}
+
 export interface Database {
+  imports: ImportsTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   users: UsersTable;
