@@ -203,6 +203,9 @@ export class BlobService {
       },
     });
     this.runningHashes.delete(session.id);
+    // pipe() does not forward errors: a source that fails mid-stream (a dropped import download)
+    // must fail this append, not the process.
+    data.once('error', (error) => tap.destroy(error));
     const newSize = await this.blobs.appendUpload(session.id, session.size, data.pipe(tap));
     const received = newSize - session.size;
     const expected = contentLength ?? rangeLength;
