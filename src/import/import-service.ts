@@ -9,6 +9,8 @@ import { parseManifest } from '../registry/manifest.js';
 import { emptyProgress, type ImportJob, type ImportStore } from './import-store.js';
 import { parseSourceReference, parseTarget, type SourceReference } from './image-reference.js';
 import { RemoteRegistry, type RemoteCredentials } from './remote-registry.js';
+import { runWithRequestContext } from '../events/request-context.js';
+import type { AuditLog } from '../audit/audit-log.js';
 
 /** ACR's limit on manifests in one import (an index, its children and referrers). */
 const maxManifests = 50;
@@ -66,6 +68,7 @@ export class ImportService {
     private readonly metadata: MetadataStore,
     private readonly permissions: ImportPermissions,
     private readonly isSelf: (host: string) => boolean,
+    private readonly audit: AuditLog,
     private readonly log: FastifyBaseLogger,
   ) {}
 
@@ -157,9 +160,16 @@ export class ImportService {
     job.startedAt = new Date().toISOString();
     job.progress = emptyProgress();
     await this.store.putImport(job);
+    const actor = job.requestedBy.kind === 'anonymous' ? 'anonymous' : job.requestedBy.name;
     try {
-      await this.execute(job, this.credentials.get(id) ?? null);
+      // Pushes made by the job are the requester's: audit and webhooks see who imported.
+      const context = { id: job.id, host: 'berth-import', method: 'IMPORT', userAgent: 'berth-import', address: '', actor };
+      await runWithRequestContext(context, () => this.execute(job, this.credentials.get(id) ?? null));
       await this.finish(job, 'succeeded', null);
+      const targets = [...job.targetTags, ...job.untaggedRepositories];
+      for (const target of new Set(targets.map((t) => parseTarget(t.includes(':') ? t : `${t}:x`).repository))) {
+        await this.audit.record({ actor, client: null }, 'image.imported', target, { source: job.source, digest: job.result?.digest, job: job.id });
+      }
     } catch (error) {
       this.log.warn({ err: error, import: id }, 'import failed');
       await this.finish(job, 'failed', error instanceof Error ? error.message : String(error));

@@ -76,7 +76,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
   webhooks.subscribe(events, logFailure('webhook enqueue failed'));
   auditRegistryChanges(events, accessControl.audit, logFailure('audit record failed'));
   const selfHosts = () => [boundAddress, `localhost:${boundAddress.split(':').pop()}`, `127.0.0.1:${boundAddress.split(':').pop()}`];
-  const imports = new ImportService(new SqlImportStore(db), blobs, manifests, metadata, importPermissions(accessControl), (host) => selfHosts().includes(host), app.log);
+  const imports = new ImportService(new SqlImportStore(db), blobs, manifests, metadata, importPermissions(accessControl), (host) => selfHosts().includes(host), accessControl.audit, app.log);
   await app.register(managementApi, {
     access: accessControl.management,
     audit: accessControl.audit,

@@ -66,7 +66,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       return reply.code(error.status).headers(error.headers).type('application/json').send(error.toBody());
     }
     if (error.validation) {
-      return reply.code(400).type('application/json').send(new RegistryError('INVALID_REQUEST', error.message).toBody());
+      const allowed = error.validation.map((v) => (v.params as { allowedValues?: unknown[] }).allowedValues).find(Array.isArray);
+      const message = allowed ? `${error.message} (${allowed.join(', ')})` : error.message;
+      return reply.code(400).type('application/json').send(new RegistryError('INVALID_REQUEST', message).toBody());
     }
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 500;
     if (status >= 500) request.log.error({ err: error }, 'request failed');

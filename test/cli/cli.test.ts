@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { adminCredentials, cliPath, repoRoot, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
@@ -28,6 +28,16 @@ function ok(args: string[], input?: string): string {
 
 function json<T>(args: string[]): T {
   return JSON.parse(ok([...args, '-o', 'json'])) as T;
+}
+
+/** The CLI without blocking this process (needed when this process also serves the receiver). */
+async function jsonAsync<T>(args: string[]): Promise<T> {
+  const child = spawn(process.execPath, [cliPath, ...args, '-o', 'json'], { env: { ...process.env, BERTH_CONFIG_DIR: configDir }, cwd: repoRoot });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 0);
+  return JSON.parse(out) as T;
 }
 
 before(async () => {
@@ -141,6 +151,39 @@ describe('berth CLI', () => {
       assert.ok(kinds.has(kind), kind);
     }
     assert.ok(json<unknown[]>(['audit', 'list', '--kind', 'user.deleted']).length === 1);
+  });
+
+  it('webhook create/update/show/list/get-config/ping/list-events/delete', async () => {
+    const { Receiver } = await import('../helpers/receiver.js');
+    const receiver = new Receiver();
+    await receiver.start();
+    try {
+      const created = json<{ name: string; scope: string; actions: string[]; status: string }>([
+        'webhook', 'create', '-n', 'cliwebhook', '--uri', receiver.url, '--actions', 'push', 'delete', '--scope', 'base/cli', '--headers', 'X-Team=platform', 'Authorization=Bearer hidden',
+      ]);
+      assert.deepEqual([created.scope, created.actions, created.status], ['base/cli:latest', ['push', 'delete'], 'enabled']);
+      assert.match(ok(['webhook', 'list']), /cliwebhook\s+enabled\s+base\/cli:latest\s+push, delete/);
+      const config = json<{ serviceUri: string; customHeaders: Record<string, string> }>(['webhook', 'get-config', '-n', 'cliwebhook']);
+      assert.equal(config.serviceUri, receiver.url);
+      assert.equal(config.customHeaders['X-Team'], 'platform');
+      ok(['webhook', 'update', '-n', 'cliwebhook', '--scope', 'base/cli:*', '--status', 'enabled']);
+      assert.equal(json<{ scope: string }>(['webhook', 'show', '-n', 'cliwebhook']).scope, 'base/cli:*');
+      const ping = await jsonAsync<{ status: string; statusCode: number }>(['webhook', 'ping', '-n', 'cliwebhook']);
+      assert.deepEqual([ping.status, ping.statusCode], ['delivered', 200]);
+      await new OciClient(berth.url).pushImage('base/cli', 'hooked');
+      await receiver.waitFor(2);
+      const events = json<Array<{ action: string; eventRequestMessage: { headers: Record<string, string> } }>>(['webhook', 'list-events', '-n', 'cliwebhook']);
+      assert.deepEqual(events.map((e) => e.action).sort(), ['ping', 'push']);
+      assert.equal(events[0]!.eventRequestMessage.headers.Authorization, '******');
+      assert.match(ok(['webhook', 'list-events', '-n', 'cliwebhook']).split('\n')[0]!, /^ID\s+ACTION\s+STATUS\s+ATTEMPTS\s+HTTP STATUS\s+CREATED$/);
+      const bad = berthCli(['webhook', 'create', '-n', 'badhook1', '--uri', receiver.url, '--actions', 'explode']);
+      assert.equal(bad.status, 1);
+      assert.match(bad.stderr, /actions\/0 must be equal to one of the allowed values \(push, delete, quarantine, chart_push, chart_delete\)/);
+      ok(['webhook', 'delete', '-n', 'cliwebhook']);
+      assert.equal(berthCli(['webhook', 'show', '-n', 'cliwebhook']).status, 1);
+    } finally {
+      await receiver.stop();
+    }
   });
 
   it('admin regenerate replaces the password; logout forgets the login', async () => {

@@ -81,6 +81,11 @@ describe('import from another Berth (token auth)', () => {
     }
     assert.equal(job.progress.blobsDone, 2);
     assert.equal(job.progress.bytesDone, job.progress.bytesTotal);
+    const audit = await api<Array<{ kind: string; actor: string; detail: { source?: string } }>>(target.url, adminCredentials, 'GET', '/api/v1/audit?target=imported/app');
+    const imported = audit.body.find((e) => e.kind === 'image.imported');
+    assert.equal(imported?.actor, 'admin');
+    assert.equal(imported?.detail.source, `${source.host}/lib/app:v1`);
+    assert.ok(audit.body.some((e) => e.kind === 'image.pushed' && e.actor === 'admin'), 'the import push is the requester\'s');
   });
 
   it('a token without pull on the source fails the job clearly', async () => {
