@@ -10,6 +10,9 @@ import { startBareTarget, startBerthTarget, startDistributionTarget } from './ta
 const quick = process.argv.includes('--quick');
 const outIndex = process.argv.indexOf('--out');
 const outFile = outIndex > 0 ? process.argv[outIndex + 1]! : 'bench-results.json';
+const onlyIndex = process.argv.indexOf('--only');
+/** `--only blob` runs just the workloads whose name contains "blob" (for focused measurements). */
+export const only = onlyIndex > 0 ? process.argv[onlyIndex + 1]! : null;
 
 const log = (target: string) => (m: Measurement) =>
   process.stderr.write(`  ${target.padEnd(12)} ${m.workload.padEnd(40)} ${m.value.toFixed(1).padStart(10)} ${m.unit} (${m.seconds.toFixed(2)} s)\n`);
@@ -27,11 +30,11 @@ async function main(): Promise<void> {
   let results: { distribution: Measurement[]; berth: Measurement[]; bare: Measurement[] };
   try {
     process.stderr.write('bare node:http limit\n');
-    const bareResults = await bareWorkloads(bare.url, data, log('bare'));
+    const bareResults = await bareWorkloads(bare.url, data, log('bare'), only);
     process.stderr.write('CNCF Distribution\n');
-    const distributionResults = await registryWorkloads(distribution.url, data, log('distribution'));
+    const distributionResults = await registryWorkloads(distribution.url, data, log('distribution'), only);
     process.stderr.write('Berth\n');
-    const berthResults = await registryWorkloads(berth.url, data, log('berth'));
+    const berthResults = await registryWorkloads(berth.url, data, log('berth'), only);
     results = { distribution: distributionResults, berth: berthResults, bare: bareResults };
   } finally {
     await Promise.all([distribution.stop(), berth.stop(), bare.stop()]);

@@ -36,7 +36,7 @@ function withDigest(location: string, digest: string): string {
   return `${location}${location.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
 }
 
-async function timed(workload: string, unit: string, amount: number, work: () => Promise<void>): Promise<Measurement> {
+async function timedRun(workload: string, unit: string, amount: number, work: () => Promise<void>): Promise<Measurement> {
   const start = process.hrtime.bigint();
   await work();
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
@@ -68,12 +68,14 @@ async function pushChunked(client: BenchClient, repo: string, blob: Buffer, dige
 }
 
 /** The registry workloads, run identically against each target. */
-export async function registryWorkloads(base: string, data: BenchData, log: (m: Measurement) => void): Promise<Measurement[]> {
+export async function registryWorkloads(base: string, data: BenchData, log: (m: Measurement) => void, only: string | null = null): Promise<Measurement[]> {
   const results: Measurement[] = [];
   const record = (m: Measurement): void => {
     results.push(m);
     log(m);
   };
+  const timed = (workload: string, unit: string, amount: number, work: () => Promise<void>) =>
+    only && !workload.includes(only) ? Promise.resolve({ workload, unit, value: NaN, seconds: 0 }) : timedRun(workload, unit, amount, work);
   const c8 = new BenchClient(base, 8);
   const c32 = new BenchClient(base, 32);
   const small = data.smallBlobs;
@@ -154,9 +156,11 @@ export async function registryWorkloads(base: string, data: BenchData, log: (m: 
 }
 
 /** The bare limit: the same blob bytes, one PUT each, into node:http + sha256 + file. */
-export async function bareWorkloads(base: string, data: BenchData, log: (m: Measurement) => void): Promise<Measurement[]> {
+export async function bareWorkloads(base: string, data: BenchData, log: (m: Measurement) => void, only: string | null = null): Promise<Measurement[]> {
   const client = new BenchClient(base, 8);
   const results: Measurement[] = [];
+  const timed = (workload: string, unit: string, amount: number, work: () => Promise<void>) =>
+    only && !workload.includes(only) ? Promise.resolve({ workload, unit, value: NaN, seconds: 0 }) : timedRun(workload, unit, amount, work);
   const small = data.smallBlobs;
   const m1 = await timed('blob push 1 MiB, monolithic, c=8', 'MiB/s', small.length, () =>
     pool(small.length, 8, async (i) => {
