@@ -42,20 +42,33 @@ export class ApiClient {
     return this.login.server;
   }
 
-  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** JSON in, JSON out; a stream body (ReadableStream) is sent as is with `contentType`. */
+  async call<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+    const response = await this.raw(method, path, body, contentType);
+    if (response.status === 204) return undefined as T;
+    return (await response.json()) as T;
+  }
+
+  /** The response itself (for streams such as logs); throws on an error status. */
+  async raw(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Response> {
     const headers: Record<string, string> = {};
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const streaming = body instanceof ReadableStream;
+    if (body !== undefined) headers['Content-Type'] = contentType;
     const token = await this.token();
     if (token) headers.Authorization = `Bearer ${token}`;
     let response: Response;
     try {
-      response = await fetch(`${this.login.server}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      response = await fetch(`${this.login.server}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : streaming ? (body as ReadableStream) : JSON.stringify(body),
+        ...(streaming ? { duplex: 'half' } : {}),
+      } as RequestInit);
     } catch (error) {
       throw new CliError(`cannot reach ${this.login.server}: ${(error as Error).message}`);
     }
     if (!response.ok) throw new CliError(await errorMessage(response));
-    if (response.status === 204) return undefined as T;
-    return (await response.json()) as T;
+    return response;
   }
 
   private async token(): Promise<string | null> {

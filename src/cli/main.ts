@@ -8,6 +8,7 @@ import { registerScopeMapCommands } from './commands/scope-map.js';
 import { registerAdminCommands, registerAuditCommands, registerConfigCommands, registerUserCommands } from './commands/user.js';
 import { registerWebhookCommands } from './commands/webhook.js';
 import { registerImportCommands } from './commands/import.js';
+import { registerRunCommands } from './commands/runs.js';
 import { CliError } from './api-client.js';
 import { berthVersion } from '../version.js';
 
@@ -27,6 +28,7 @@ registerConfigCommands(program);
 registerAuditCommands(program);
 registerWebhookCommands(program);
 registerImportCommands(program);
+registerRunCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof CommanderError) process.exit(error.exitCode);

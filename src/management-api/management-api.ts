@@ -11,6 +11,8 @@ import type { WebhookService } from '../webhooks/webhook-service.js';
 import { webhookRoutes } from './webhook-routes.js';
 import type { ImportService, Requester } from '../import/import-service.js';
 import { importRoutes } from './import-routes.js';
+import type { RunService } from '../tasks/run-service.js';
+import { runRoutes } from './run-routes.js';
 
 export interface ManagementApiOptions {
   access: AccessManagement;
@@ -19,6 +21,7 @@ export interface ManagementApiOptions {
   auth: HttpAuthComponents | null;
   webhooks: WebhookService;
   imports: ImportService;
+  runs: RunService;
   version: string;
 }
 
@@ -236,6 +239,7 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
 
   webhookRoutes(app, options.webhooks, ctx);
   importRoutes(app, options.imports, requester);
+  runRoutes(app, options.runs, ctx);
 
   // settings, keys, audit
   app.get('/api/v1/settings', { schema: { tags: ['settings'] } }, async () => access.getSettings());

@@ -21,6 +21,12 @@ import { WebhookDispatcher, defaultDeliveryPolicy } from '../webhooks/delivery.j
 import { WebhookService } from '../webhooks/webhook-service.js';
 import { ImportService, type ImportPermissions } from '../import/import-service.js';
 import { SqlImportStore } from '../metadata/sql/sql-import-store.js';
+import { SqlRunStore } from '../metadata/sql/sql-run-store.js';
+import { ContextStore } from '../tasks/context-store.js';
+import { RunService } from '../tasks/run-service.js';
+import { RunAgent, type RunCredentialIssuer } from '../tasks/agent.js';
+import { DockerTaskRunner } from '../tasks/docker/docker-runner.js';
+import type { AccessManagement } from '../auth/access-management.js';
 import { createHttpApp } from './http-app.js';
 
 export interface BerthServer {
@@ -41,6 +47,26 @@ function importPermissions(access: Awaited<ReturnType<typeof setUpAccessControl>
     return identity !== null && (await http.authorizer.allows(identity, repository, action));
   };
   return { canPull: (who, repo) => allows(who, repo, 'pull'), canPush: (who, repo) => allows(who, repo, 'push') };
+}
+
+/** Each run logs in to this registry with its own token: pull anywhere, push only its targets. */
+function runCredentials(management: AccessManagement | null): RunCredentialIssuer {
+  const ctx = { actor: 'berth-agent', client: null };
+  const name = (runId: string) => `berth-run-${runId}`;
+  return {
+    async issue(runId, pushRepositories, ttlSeconds) {
+      if (!management) return null;
+      const rules = [
+        { repository: '*', actions: ['content/read' as const] },
+        ...[...new Set(pushRepositories)].map((repository) => ({ repository, actions: ['content/read' as const, 'content/write' as const] })),
+      ];
+      const token = await management.createToken(ctx, { name: name(runId), rules, expiresAt: new Date(Date.now() + ttlSeconds * 1000).toISOString() });
+      return { username: token.name, password: token.credentials.passwords[0]!.value! };
+    },
+    async revoke(runId) {
+      await management?.deleteToken(ctx, name(runId));
+    },
+  };
 }
 
 /** The composition root: picks the backends and wires services, APIs and the HTTP shell. */
@@ -77,12 +103,22 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
   auditRegistryChanges(events, accessControl.audit, logFailure('audit record failed'));
   const selfHosts = () => [boundAddress, `localhost:${boundAddress.split(':').pop()}`, `127.0.0.1:${boundAddress.split(':').pop()}`];
   const imports = new ImportService(new SqlImportStore(db), blobs, manifests, metadata, importPermissions(accessControl), (host) => selfHosts().includes(host), accessControl.audit, app.log);
+  const runStore = new SqlRunStore(db);
+  const contexts = new ContextStore(settings.dataDir);
+  const runs = new RunService(runStore, contexts);
+  // The engine runs on this machine, so it reaches the registry on loopback.
+  const runRegistryHost = () => {
+    const port = boundAddress.split(':').pop();
+    return ['0.0.0.0', '::', 'localhost'].includes(settings.host) || settings.host.startsWith('127.') ? `127.0.0.1:${port}` : boundAddress;
+  };
+  const agent = new RunAgent(runStore, runs, contexts, new DockerTaskRunner(), runCredentials(accessControl.http ? accessControl.management : null), runRegistryHost, app.log);
   await app.register(managementApi, {
     access: accessControl.management,
     audit: accessControl.audit,
     auth: accessControl.http,
     webhooks,
     imports,
+    runs,
     version: berthVersion,
   });
 
@@ -93,6 +129,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
       await app.listen({ host: settings.host, port: settings.port });
       dispatcher.start();
       await imports.resume();
+      agent.start();
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : settings.port;
       boundAddress = `${settings.host}:${port}`;
@@ -103,6 +140,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
       await app.close();
       await dispatcher.stop();
       await imports.stop();
+      await agent.stop();
       await metadata.close();
     },
   };

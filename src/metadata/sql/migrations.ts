@@ -202,6 +202,33 @@ function imports(): Migration {
   };
 }
 
+function runs(dialect: SqlDialectName): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('runs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('seq', 'integer', (c) => c.notNull().unique())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('task_name', 'text')
+        .addColumn('agent', 'text')
+        .addColumn('lease_until', 'text')
+        .addColumn('cancel_requested', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('record', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('runs_status').on('runs').columns(['status', 'seq']).execute();
+      await db.schema
+        .createTable('run_logs')
+        .addColumn('seq', dialect === 'postgres' ? 'bigserial' : 'integer', (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('run_id', 'text', (c) => c.notNull())
+        .addColumn('text', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('run_logs_run').on('run_logs').columns(['run_id', 'seq']).execute();
+    },
+  };
+}
+
 class InCodeMigrations implements MigrationProvider {
   constructor(private readonly dialect: SqlDialectName) {}
   async getMigrations(): Promise<Record<string, Migration>> {
@@ -210,6 +237,7 @@ class InCodeMigrations implements MigrationProvider {
       '0002_access_control': accessControl(this.dialect),
       '0003_webhooks': webhooks(this.dialect),
       '0004_imports': imports(),
+      '0005_runs': runs(this.dialect),
     };
   }
 }

@@ -149,7 +149,27 @@ export interface ImportsTable {
   created_at: string;
 }
 
+export interface RunsTable {
+  id: string;
+  seq: number;
+  status: string;
+  task_name: string | null;
+  agent: string | null;
+  lease_until: string | null;
+  cancel_requested: number;
+  created_at: string;
+  record: string;
+}
+
+export interface RunLogsTable {
+  run_id: string;
+  seq: Generated<number>;
+  text: string;
+}
+
 export interface Database {
+  runs: RunsTable;
+  run_logs: RunLogsTable;
   imports: ImportsTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;

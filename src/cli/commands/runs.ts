@@ -1,0 +1,156 @@
+import { Readable } from 'node:stream';
+import type { Command } from 'commander';
+import type { RunRecord } from '../../tasks/run-store.js';
+import { ApiClient, CliError } from '../api-client.js';
+import { packContext } from '../context-archive.js';
+import { outputFormat, print, withOutput, type Column } from '../output.js';
+
+function duration(run: RunRecord): string {
+  if (!run.startedAt) return '';
+  const end = run.finishedAt ? Date.parse(run.finishedAt) : Date.now();
+  const total = Math.max(0, Math.round((end - Date.parse(run.startedAt)) / 1000));
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${p(Math.floor(total / 3600))}:${p(Math.floor((total % 3600) / 60))}:${p(total % 60)}`;
+}
+
+/** ACR's list-runs columns. */
+const runColumns: Column<RunRecord>[] = [
+  ['RUN ID', (r) => r.id],
+  ['TASK', (r) => r.taskName ?? ''],
+  ['PLATFORM', (r) => r.platform],
+  ['STATUS', (r) => r.status],
+  ['TRIGGER', (r) => r.trigger],
+  ['STARTED', (r) => (r.startedAt ? `${r.startedAt.slice(0, 19)}Z` : '')],
+  ['DURATION', (r) => duration(r)],
+];
+
+/** Repeatable single-value options, as az takes them (`-t a -t b`). */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function keyValues(values: string[] | undefined, flag: string): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const value of values ?? []) {
+    const eq = value.indexOf('=');
+    if (eq <= 0) throw new CliError(`${flag} takes key=value, got "${value}"`);
+    result[value.slice(0, eq)] = value.slice(eq + 1);
+  }
+  return result;
+}
+
+async function uploadContext(client: ApiClient, folder: string): Promise<string> {
+  const body = Readable.toWeb(packContext(folder));
+  const { id } = await client.call<{ id: string }>('POST', '/api/v1/contexts', body, 'application/x-tar');
+  return id;
+}
+
+/** Streams a run's log to stdout until it ends; returns the final run. */
+async function followRun(client: ApiClient, id: string, showLogs: boolean): Promise<RunRecord> {
+  if (showLogs) {
+    const response = await client.raw('GET', `/api/v1/runs/${id}/logs?follow=true`);
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
+  }
+  for (;;) {
+    const run = await client.call<RunRecord>('GET', `/api/v1/runs/${id}`);
+    if (!['Queued', 'Running'].includes(run.status)) return run;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** The CLI's exit code is the run's result (ACR gets this wrong). */
+function finish(run: RunRecord): void {
+  if (run.status !== 'Succeeded') throw new CliError(`run ${run.id} ${run.status}${run.error ? `: ${run.error}` : ''}`);
+}
+
+export function registerRunCommands(program: Command): void {
+  withOutput(
+    program
+      .command('build <context>')
+      .description('build an image on the server from a local folder and push it (az acr build)')
+      .option('-t, --image <repo:tag>', 'a tag ({{.Run.ID}} allowed; repeatable); without a registry it goes to this one', collect, [])
+      .option('-f, --file <dockerfile>', 'Dockerfile path inside the context', 'Dockerfile')
+      .option('--build-arg <key=value>', 'a build argument (repeatable)', collect, [])
+      .option('--secret-build-arg <key=value>', 'a build argument whose value never shows in logs (repeatable)', collect, [])
+      .option('--target <stage>', 'build this stage of a multi-stage Dockerfile')
+      .option('--platform <platform>', 'linux (the only platform here)', 'linux')
+      .option('--no-push', 'build only')
+      .option('--no-logs', 'do not stream the log (still waits for the result)')
+      .option('--no-wait', 'return once the run is queued')
+      .option('--timeout <seconds>', 'run timeout (default 3600)'),
+  ).action(async (context: string, o: { image?: string[]; file: string; buildArg?: string[]; secretBuildArg?: string[]; target?: string; platform: string; push: boolean; logs: boolean; wait: boolean; timeout?: string; output?: string }) => {
+    if (!['linux', 'linux/amd64'].includes(o.platform)) throw new CliError(`platform ${o.platform} is not supported here (linux only)`);
+    const client = ApiClient.fromStoredLogin();
+    const contextId = await uploadContext(client, context);
+    const run = await client.call<RunRecord>('POST', '/api/v1/runs', {
+      type: 'build',
+      contextId,
+      tags: o.image ?? [],
+      dockerfile: o.file,
+      buildArgs: keyValues(o.buildArg, '--build-arg'),
+      secretBuildArgs: keyValues(o.secretBuildArg, '--secret-build-arg'),
+      ...(o.target ? { target: o.target } : {}),
+      noPush: !o.push,
+      ...(o.timeout ? { timeout: Number(o.timeout) } : {}),
+    });
+    const format = outputFormat(o);
+    if (!o.wait) return print(format, run, runColumns);
+    const done = await followRun(client, run.id, o.logs && format === 'table');
+    if (format === 'json') print(format, done, runColumns);
+    finish(done);
+  });
+
+  withOutput(
+    program
+      .command('run <context>')
+      .description('run a command in a container on the server (az acr run --cmd); context may be /dev/null')
+      .requiredOption('--cmd <command>', 'IMAGE [ARGS...], {{.Run.ID}} allowed')
+      .option('--no-logs', 'do not stream the log')
+      .option('--no-wait', 'return once the run is queued')
+      .option('--timeout <seconds>', 'run timeout (default 3600)'),
+  ).action(async (context: string, o: { cmd: string; logs: boolean; wait: boolean; timeout?: string; output?: string }) => {
+    const client = ApiClient.fromStoredLogin();
+    const contextId = context === '/dev/null' ? undefined : await uploadContext(client, context);
+    const run = await client.call<RunRecord>('POST', '/api/v1/runs', { type: 'cmd', command: o.cmd, ...(contextId ? { contextId } : {}), ...(o.timeout ? { timeout: Number(o.timeout) } : {}) });
+    const format = outputFormat(o);
+    if (!o.wait) return print(format, run, runColumns);
+    const done = await followRun(client, run.id, o.logs && format === 'table');
+    if (format === 'json') print(format, done, runColumns);
+    finish(done);
+  });
+
+  const task = program.commands.find((c) => c.name() === 'task') ?? program.command('task').description('tasks and runs (az acr task)');
+  withOutput(
+    task
+      .command('list-runs')
+      .description('runs, newest first')
+      .option('-n, --name <task>', 'runs of this task')
+      .option('--run-status <status>', 'Queued, Running, Succeeded, Failed, Canceled, Error, Timeout')
+      .option('--image <repo:tag>', 'runs that produced this image')
+      .option('--top <n>', 'at most this many', '15'),
+  ).action(async (o: { name?: string; runStatus?: string; image?: string; top: string; output?: string }) => {
+    const query = new URLSearchParams({ top: o.top });
+    if (o.name) query.set('task', o.name);
+    if (o.runStatus) query.set('status', o.runStatus);
+    if (o.image) query.set('image', o.image);
+    print(outputFormat(o), await ApiClient.fromStoredLogin().call<RunRecord[]>('GET', `/api/v1/runs?${query}`), runColumns);
+  });
+  withOutput(task.command('show-run').description('one run').requiredOption('--run-id <id>', 'run id')).action(async (o: { runId: string; output?: string }) => {
+    print(outputFormat(o), await ApiClient.fromStoredLogin().call<RunRecord>('GET', `/api/v1/runs/${encodeURIComponent(o.runId)}`), [
+      ...runColumns,
+      ['OUTPUT IMAGES', (r) => r.outputImages.map((i) => `${i.repository}:${i.tag}@${i.digest}`)],
+      ['ERROR', (r) => r.error],
+    ]);
+  });
+  task
+    .command('logs')
+    .description("a run's log (follows a live run)")
+    .requiredOption('--run-id <id>', 'run id')
+    .action(async (o: { runId: string }) => {
+      const response = await ApiClient.fromStoredLogin().raw('GET', `/api/v1/runs/${encodeURIComponent(o.runId)}/logs?follow=true`);
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
+    });
+  withOutput(task.command('cancel-run').description('stop a run now').requiredOption('--run-id <id>', 'run id')).action(async (o: { runId: string; output?: string }) => {
+    print(outputFormat(o), await ApiClient.fromStoredLogin().call<RunRecord>('POST', `/api/v1/runs/${encodeURIComponent(o.runId)}/cancel`), runColumns);
+  });
+}

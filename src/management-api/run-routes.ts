@@ -1,0 +1,118 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import type { AuditContext } from '../audit/audit-log.js';
+import { RegistryError } from '../registry/errors.js';
+import type { RunService } from '../tasks/run-service.js';
+import { finalStatuses, runStatuses, type RunStatus } from '../tasks/run-store.js';
+
+const idParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[a-z0-9]{1,20}$' } }, required: ['id'] } as const;
+
+/** /api/v1/contexts and /api/v1/runs: quick builds and runs, their history and logs. */
+export function runRoutes(app: FastifyInstance, runs: RunService, ctx: (request: FastifyRequest) => AuditContext): void {
+  const tags = ['runs'];
+  app.addContentTypeParser(['application/x-tar', 'application/octet-stream'], (_request, payload, done) => done(null, payload));
+
+  app.post('/api/v1/contexts', { schema: { tags, summary: 'Upload a source context (a tar archive) for a run' } }, async (request, reply) => {
+    if (!request.body || typeof (request.body as Readable).pipe !== 'function') throw new RegistryError('INVALID_REQUEST', 'send the context as application/x-tar');
+    return reply.code(201).send(await runs.contexts.save(request.body as Readable));
+  });
+
+  app.post<{
+    Body: {
+      type: 'build' | 'cmd';
+      contextId?: string;
+      tags?: string[];
+      dockerfile?: string;
+      buildArgs?: Record<string, string>;
+      secretBuildArgs?: Record<string, string>;
+      target?: string;
+      noPush?: boolean;
+      command?: string;
+      timeout?: number;
+    };
+  }>(
+    '/api/v1/runs',
+    {
+      schema: {
+        tags,
+        summary: 'Queue a quick build (type build) or quick run (type cmd)',
+        body: {
+          type: 'object',
+          properties: {
+            type: { type: 'string', enum: ['build', 'cmd'] },
+            contextId: { type: 'string' },
+            tags: { type: 'array', items: { type: 'string' } },
+            dockerfile: { type: 'string' },
+            buildArgs: { type: 'object', additionalProperties: { type: 'string' } },
+            secretBuildArgs: { type: 'object', additionalProperties: { type: 'string' } },
+            target: { type: 'string' },
+            noPush: { type: 'boolean' },
+            command: { type: 'string' },
+            timeout: { type: 'integer' },
+          },
+          required: ['type'],
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const who = ctx(request).actor;
+      if (body.type === 'build') {
+        if (!body.contextId) throw new RegistryError('INVALID_REQUEST', 'a build needs a source context');
+        const { type: _type, command: _command, timeout, contextId, ...rest } = body;
+        return reply.code(202).send(await runs.quickBuild(who, { ...rest, contextId, tags: body.tags ?? [], ...(timeout ? { timeoutSeconds: timeout } : {}) }));
+      }
+      if (!body.command) throw new RegistryError('INVALID_REQUEST', 'a quick run needs --cmd');
+      return reply.code(202).send(await runs.quickRun(who, { command: body.command, contextId: body.contextId ?? null, ...(body.timeout ? { timeoutSeconds: body.timeout } : {}) }));
+    },
+  );
+
+  app.get<{ Querystring: { task?: string; status?: RunStatus; image?: string; top?: number } }>(
+    '/api/v1/runs',
+    {
+      schema: {
+        tags,
+        querystring: {
+          type: 'object',
+          properties: {
+            task: { type: 'string' },
+            status: { type: 'string', enum: [...runStatuses] },
+            image: { type: 'string' },
+            top: { type: 'integer', minimum: 1, maximum: 1000, default: 15 },
+          },
+        },
+      },
+    },
+    async (request) => runs.list({ ...request.query, top: request.query.top ?? 15 }),
+  );
+  app.get<{ Params: { id: string } }>('/api/v1/runs/:id', { schema: { tags, params: idParams } }, async (request) => runs.get(request.params.id));
+  app.post<{ Params: { id: string } }>('/api/v1/runs/:id/cancel', { schema: { tags, params: idParams } }, async (request) => runs.cancel(request.params.id));
+
+  app.get<{ Params: { id: string }; Querystring: { follow?: boolean } }>(
+    '/api/v1/runs/:id/logs',
+    { schema: { tags, summary: 'The run log; with follow=true it streams until the run ends', params: idParams, querystring: { type: 'object', properties: { follow: { type: 'boolean' } } } } },
+    async (request, reply) => {
+      await runs.get(request.params.id);
+      reply.raw.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
+      let after = 0;
+      let closed = false;
+      request.raw.on('close', () => (closed = true));
+      for (;;) {
+        for (const chunk of await runs.readLog(request.params.id, after)) {
+          reply.raw.write(chunk.text);
+          after = chunk.seq;
+        }
+        const run = await runs.get(request.params.id);
+        if (!request.query.follow || closed || finalStatuses.has(run.status)) {
+          // A final status is written after the last log line, so one more read catches the tail.
+          for (const chunk of await runs.readLog(request.params.id, after)) reply.raw.write(chunk.text);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      reply.raw.end();
+      return reply;
+    },
+  );
+}

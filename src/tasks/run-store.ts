@@ -1,0 +1,83 @@
+export const runStatuses = ['Queued', 'Running', 'Succeeded', 'Failed', 'Canceled', 'Error', 'Timeout'] as const;
+export type RunStatus = (typeof runStatuses)[number];
+export const finalStatuses: ReadonlySet<RunStatus> = new Set(['Succeeded', 'Failed', 'Canceled', 'Error', 'Timeout']);
+
+export type RunSpec =
+  | {
+      kind: 'build';
+      contextId: string;
+      dockerfile: string;
+      /** As given (templates unrendered); rendered when the run starts. */
+      tags: string[];
+      buildArgs: Record<string, string>;
+      /** Names of build args whose values are secret (masked in logs, never shown). */
+      secretBuildArgs: string[];
+      target: string | null;
+      noPush: boolean;
+    }
+  | { kind: 'cmd'; contextId: string | null; command: string };
+
+export interface OutputImage {
+  registry: string;
+  repository: string;
+  tag: string;
+  digest: string;
+}
+
+export interface StepRecord {
+  id: string;
+  status: RunStatus;
+  startedAt: string | null;
+  finishedAt: string | null;
+  exitCode: number | null;
+}
+
+export interface RunRecord {
+  id: string;
+  seq: number;
+  taskName: string | null;
+  runType: 'QuickBuild' | 'QuickRun';
+  trigger: 'Manual';
+  status: RunStatus;
+  platform: string;
+  spec: RunSpec;
+  timeoutSeconds: number;
+  requestedBy: string;
+  agent: string | null;
+  leaseUntil: string | null;
+  cancelRequested: boolean;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  outputImages: OutputImage[];
+  steps: StepRecord[];
+  error: string | null;
+}
+
+export type NewRun = Omit<RunRecord, 'id' | 'seq' | 'status' | 'agent' | 'leaseUntil' | 'cancelRequested' | 'startedAt' | 'finishedAt' | 'outputImages' | 'steps' | 'error'>;
+
+export interface RunQuery {
+  taskName?: string;
+  status?: RunStatus;
+  image?: string;
+  top: number;
+}
+
+/** Runs and their logs: the queue agents claim work from, and the history `list-runs` shows. */
+export interface RunStore {
+  /** Assigns the next short id (cb1, cb2, ...) and queues the run. */
+  createRun(run: NewRun): Promise<RunRecord>;
+  getRun(id: string): Promise<RunRecord | null>;
+  listRuns(query: RunQuery): Promise<RunRecord[]>;
+  /** Atomically takes the oldest queued run for `agent` (never the same run for two agents). */
+  claimRun(agent: string, leaseSeconds: number): Promise<RunRecord | null>;
+  /** Extends the lease; false when the run is no longer this agent's. */
+  renewLease(id: string, agent: string, leaseSeconds: number): Promise<boolean>;
+  updateRun(id: string, patch: Partial<Pick<RunRecord, 'status' | 'startedAt' | 'finishedAt' | 'outputImages' | 'steps' | 'error' | 'leaseUntil'>>): Promise<void>;
+  requestCancel(id: string): Promise<boolean>;
+  /** Marks Running runs whose lease ran out as Error; returns their ids. */
+  expireLeases(): Promise<string[]>;
+  appendLog(id: string, text: string): Promise<void>;
+  /** Log chunks after `afterSeq` (0 = from the start). */
+  readLog(id: string, afterSeq: number): Promise<Array<{ seq: number; text: string }>>;
+}
