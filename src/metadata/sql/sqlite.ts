@@ -1,8 +1,29 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver } from 'kysely';
 import { migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
 import { SqlMetadataStore } from './sql-metadata-store.js';
+
+/**
+ * Transactions take the write lock when they begin (BEGIN IMMEDIATE). A deferred transaction that
+ * reads and then writes cannot wait for another connection's writer (SQLite answers SQLITE_BUSY at
+ * once), while an immediate one waits up to busy_timeout: what several processes (agents) need.
+ */
+class ImmediateTransactionDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly options: ConstructorParameters<typeof SqliteDialect>[0]) {
+    super(options);
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateTransactionDriver(this.options);
+  }
+}
 
 /**
  * Opens (creating if needed) the embedded SQLite metadata database. WAL lets readers (pulls) run
@@ -20,7 +41,7 @@ export async function openSqliteDatabase(path: string): Promise<Kysely<Database>
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) });
   await migrateToLatest(db, 'sqlite');
   return db;
 }

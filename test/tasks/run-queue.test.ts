@@ -1,0 +1,74 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { openSqliteDatabase } from '../../src/metadata/sql/sqlite.js';
+import { SqlRunStore } from '../../src/metadata/sql/sql-run-store.js';
+import { tempDir } from '../helpers/berth-process.js';
+
+const newRun = () => ({
+  taskName: null,
+  runType: 'QuickRun' as const,
+  trigger: 'Manual' as const,
+  platform: 'linux',
+  spec: { kind: 'cmd' as const, contextId: null, command: 'x' },
+  timeoutSeconds: 60,
+  requestedBy: 'test',
+  createdAt: new Date().toISOString(),
+});
+
+describe('run queue', () => {
+  it('two agent processes sharing one database never claim the same run', async () => {
+    const path = join(tempDir('queue'), 'metadata.db');
+    const store = new SqlRunStore(await openSqliteDatabase(path));
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i++) ids.push((await store.createRun(newRun())).id);
+    assert.deepEqual(ids.slice(0, 3), ['cb1', 'cb2', 'cb3']);
+    // Each agent is its own process with its own connection, as real agents are.
+    const script = `
+      const { openSqliteDatabase } = await import(${JSON.stringify(new URL('../../src/metadata/sql/sqlite.js', import.meta.url).href)});
+      const { SqlRunStore } = await import(${JSON.stringify(new URL('../../src/metadata/sql/sql-run-store.js', import.meta.url).href)});
+      const store = new SqlRunStore(await openSqliteDatabase(process.argv[1]));
+      const claimed = [];
+      for (;;) { const run = await store.claimRun(process.argv[2], 30); if (!run) break; claimed.push(run.id); await new Promise((r) => setTimeout(r, 2)); }
+      console.log(JSON.stringify(claimed));
+    `;
+    const agent = (name: string) =>
+      new Promise<string[]>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script, path, name]);
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as string[]) : reject(new Error(err))));
+      });
+    const [a, b] = await Promise.all([agent('agent-a'), agent('agent-b')]);
+    const all = [...a, ...b];
+    assert.equal(all.length, 40);
+    assert.equal(new Set(all).size, 40, 'each run claimed exactly once');
+    assert.ok(a.length > 0 && b.length > 0, `both agents worked (${a.length} / ${b.length})`);
+    const records = await Promise.all(ids.map((id) => store.getRun(id)));
+    assert.ok(records.every((r) => r?.status === 'Running' && (r.agent === 'agent-a' || r.agent === 'agent-b')));
+  });
+
+  it('a run whose agent stops renewing its lease becomes Error', async () => {
+    const store = new SqlRunStore(await openSqliteDatabase(join(tempDir('lease'), 'metadata.db')));
+    const created = await store.createRun(newRun());
+    const claimed = await store.claimRun('agent-gone', 0);
+    assert.equal(claimed?.id, created.id);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(await store.expireLeases(), [created.id]);
+    const run = await store.getRun(created.id);
+    assert.equal(run?.status, 'Error');
+    assert.match(run?.error ?? '', /lease expired/);
+    assert.equal(await store.renewLease(created.id, 'agent-gone', 30), false);
+  });
+
+  it('canceling a queued run ends it without an agent', async () => {
+    const store = new SqlRunStore(await openSqliteDatabase(join(tempDir('cancel'), 'metadata.db')));
+    const created = await store.createRun(newRun());
+    await store.requestCancel(created.id);
+    assert.equal((await store.getRun(created.id))?.status, 'Canceled');
+    assert.equal(await store.claimRun('agent', 30), null);
+  });
+});
