@@ -19,7 +19,10 @@ export function runRoutes(app: FastifyInstance, runs: RunService, ctx: (request:
 
   app.post<{
     Body: {
-      type: 'build' | 'cmd';
+      type: 'build' | 'cmd' | 'file';
+      taskFile?: string;
+      values?: Record<string, unknown>;
+      secrets?: Record<string, string>;
       contextId?: string;
       tags?: string[];
       dockerfile?: string;
@@ -35,11 +38,14 @@ export function runRoutes(app: FastifyInstance, runs: RunService, ctx: (request:
     {
       schema: {
         tags,
-        summary: 'Queue a quick build (type build) or quick run (type cmd)',
+        summary: 'Queue a quick build (type build), a quick run (type cmd) or a task file run (type file)',
         body: {
           type: 'object',
           properties: {
-            type: { type: 'string', enum: ['build', 'cmd'] },
+            type: { type: 'string', enum: ['build', 'cmd', 'file'] },
+            taskFile: { type: 'string', maxLength: 1048576 },
+            values: { type: 'object' },
+            secrets: { type: 'object', additionalProperties: { type: 'string' } },
             contextId: { type: 'string' },
             tags: { type: 'array', items: { type: 'string' } },
             dockerfile: { type: 'string' },
@@ -62,6 +68,12 @@ export function runRoutes(app: FastifyInstance, runs: RunService, ctx: (request:
         if (!body.contextId) throw new RegistryError('INVALID_REQUEST', 'a build needs a source context');
         const { type: _type, command: _command, timeout, contextId, ...rest } = body;
         return reply.code(202).send(await runs.quickBuild(who, { ...rest, contextId, tags: body.tags ?? [], ...(timeout ? { timeoutSeconds: timeout } : {}) }));
+      }
+      if (body.type === 'file') {
+        if (!body.taskFile) throw new RegistryError('INVALID_REQUEST', 'a file run needs the task file (-f)');
+        return reply.code(202).send(
+          await runs.fileRun(who, { taskFile: body.taskFile, values: body.values ?? {}, secrets: body.secrets ?? {}, contextId: body.contextId ?? null, ...(body.timeout ? { timeoutSeconds: body.timeout } : {}) }),
+        );
       }
       if (!body.command) throw new RegistryError('INVALID_REQUEST', 'a quick run needs --cmd');
       return reply.code(202).send(await runs.quickRun(who, { command: body.command, contextId: body.contextId ?? null, ...(body.timeout ? { timeoutSeconds: body.timeout } : {}) }));

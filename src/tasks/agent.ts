@@ -6,6 +6,8 @@ import type { OutputImage, RunRecord, RunStatus, RunStore, StepRecord } from './
 import type { RegistryLogin, RunEnvironment, TaskRunner } from './task-runner.js';
 import { renderRunTemplate, runDate, shellWords, type RunVariables } from './templating.js';
 import { splitReference } from './docker/docker-runner.js';
+import { parseTaskFile } from './task-file.js';
+import { executeTask } from './task-executor.js';
 
 /** Short-lived registry credentials for one run, limited to what it needs. */
 export interface RunCredentialIssuer {
@@ -119,6 +121,31 @@ export class RunAgent {
             return 0;
           });
         }
+      } else if (run.spec.kind === 'file') {
+        const spec = run.spec;
+        const task = parseTaskFile(spec.taskFile, { Run: { ...vars, SharedVolume: env.volume }, Values: spec.values, Secrets: secrets });
+        const host = this.registryHost();
+        const rendered = JSON.stringify(task.steps);
+        const pushRepositories = [...rendered.matchAll(new RegExp(`${host.replace(/[.]/g, '\\.')}/([a-z0-9._/-]+?)(?=[:@\\s"]|$)`, 'g'))].map((m) => m[1]!);
+        const login = await this.credentials.issue(run.id, pushRepositories, run.timeoutSeconds + 300);
+        const logins: RegistryLogin[] = login ? [{ server: host, ...login }] : [];
+        if (spec.contextId) await this.runner.loadWorkspace(env, await this.contexts.open(spec.contextId));
+        const outcome = await executeTask(task, {
+          runner: this.runner,
+          env,
+          logins,
+          registryHost: host,
+          log: logger.sink,
+          signal: controller.signal,
+          onStepsChanged: (current) => this.store.updateRun(run.id, { steps: current }),
+        }).finally(() => undefined);
+        steps.push(...outcome.steps);
+        outputImages.push(...outcome.outputImages);
+        temporaryImages = outcome.builtImages;
+        if (outcome.failed) {
+          status = 'Failed';
+          error = outcome.failed;
+        }
       } else {
         const words = shellWords(renderRunTemplate(run.spec.command, vars));
         const login = await this.credentials.issue(run.id, [], run.timeoutSeconds + 300);
@@ -143,7 +170,7 @@ export class RunAgent {
       clearInterval(watch);
       if (env) await this.runner.cleanup(env, temporaryImages).catch((e: unknown) => this.log.error({ err: e, run: run.id }, 'run cleanup failed'));
       await this.credentials.revoke(run.id).catch(() => undefined);
-      if (run.spec.kind === 'build' || run.spec.contextId) await this.contexts.delete(run.spec.contextId!).catch(() => undefined);
+      if (run.spec.contextId) await this.contexts.delete(run.spec.contextId).catch(() => undefined);
       const seconds = Math.round((Date.now() - started) / 1000);
       logger.write(status === 'Succeeded' ? `Run ID: ${run.id} was successful after ${seconds}s\n` : `Run ID: ${run.id} failed after ${seconds}s. Error: ${error}\n`);
       await logger.close();

@@ -1,6 +1,7 @@
 import { RegistryError } from '../registry/errors.js';
 import { isRepositoryName } from '../registry/reference.js';
 import type { ContextStore } from './context-store.js';
+import { parseTaskFile } from './task-file.js';
 import { finalStatuses, type RunQuery, type RunRecord, type RunSpec, type RunStore } from './run-store.js';
 
 export const defaultRunTimeoutSeconds = 3600;
@@ -13,6 +14,14 @@ export interface QuickBuildRequest {
   secretBuildArgs?: Record<string, string>;
   target?: string;
   noPush?: boolean;
+  timeoutSeconds?: number;
+}
+
+export interface FileRunRequest {
+  contextId?: string | null;
+  taskFile: string;
+  values?: Record<string, unknown>;
+  secrets?: Record<string, string>;
   timeoutSeconds?: number;
 }
 
@@ -59,6 +68,17 @@ export class RunService {
   async quickRun(requestedBy: string, request: QuickRunRequest): Promise<RunRecord> {
     if (!request.command.trim()) throw new RegistryError('INVALID_REQUEST', '--cmd is empty');
     return this.create(requestedBy, 'QuickRun', { kind: 'cmd', contextId: request.contextId ?? null, command: request.command }, request.timeoutSeconds);
+  }
+
+  /** `berth run -f`: the file is checked now (templates, YAML, steps) so mistakes come back at once. */
+  async fileRun(requestedBy: string, request: FileRunRequest): Promise<RunRecord> {
+    const secrets = request.secrets ?? {};
+    const placeholder = { ID: 'cb0', Registry: 'registry', RegistryName: 'registry', Date: '', OS: 'linux', Architecture: 'amd64', TaskName: '', Commit: '', Branch: '', SharedVolume: '' };
+    parseTaskFile(request.taskFile, { Run: placeholder, Values: request.values ?? {}, Secrets: secrets });
+    const spec: RunSpec = { kind: 'file', contextId: request.contextId ?? null, taskFile: request.taskFile, values: request.values ?? {}, secretNames: Object.keys(secrets) };
+    const run = await this.create(requestedBy, 'QuickRun', spec, request.timeoutSeconds);
+    if (Object.keys(secrets).length > 0) this.secrets.set(run.id, secrets);
+    return run;
   }
 
   /** Hands an agent the secret values of a run it has claimed (once). */

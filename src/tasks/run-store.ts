@@ -15,7 +15,16 @@ export type RunSpec =
       target: string | null;
       noPush: boolean;
     }
-  | { kind: 'cmd'; contextId: string | null; command: string };
+  | { kind: 'cmd'; contextId: string | null; command: string }
+  | {
+      kind: 'file';
+      contextId: string | null;
+      /** The task file as given; rendered when the run starts (it may use {{.Run.ID}}). */
+      taskFile: string;
+      values: Record<string, unknown>;
+      /** Names of --set-secret values (the values themselves never reach the record). */
+      secretNames: string[];
+    };
 
 export interface OutputImage {
   registry: string;
@@ -26,7 +35,7 @@ export interface OutputImage {
 
 export interface StepRecord {
   id: string;
-  status: RunStatus;
+  status: RunStatus | 'Skipped';
   startedAt: string | null;
   finishedAt: string | null;
   exitCode: number | null;

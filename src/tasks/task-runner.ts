@@ -30,6 +30,17 @@ export interface ContainerRequest {
   context: Readable | null;
   env: string[];
   logins: RegistryLogin[];
+  /** Container name suffix and DNS alias on the run network (a step's id). */
+  name?: string;
+  /** Start and return at once (a service); removed when the run ends. */
+  detach?: boolean;
+  entrypoint?: string[] | null;
+  /** Absolute; null keeps the image's own. Default /workspace. */
+  workingDir?: string | null;
+  user?: string | null;
+  privileged?: boolean;
+  /** Mount the engine's socket and a docker config holding the run's logins (the docker image). */
+  engineAccess?: boolean;
 }
 
 export type LogSink = (text: string) => void;
@@ -45,6 +56,12 @@ export interface TaskRunner {
   push(env: RunEnvironment, reference: string, login: RegistryLogin | null, log: LogSink, signal: AbortSignal): Promise<string>;
   /** Runs a container to completion; returns its exit code. */
   run(env: RunEnvironment, request: ContainerRequest, log: LogSink, signal: AbortSignal): Promise<number>;
+  /** Unpacks a source context into the run's /workspace volume. */
+  loadWorkspace(env: RunEnvironment, context: Readable): Promise<void>;
+  /** A tar of /workspace/<folder> as it is now (the context of a build step). */
+  workspaceArchive(env: RunEnvironment, folder: string): Promise<Readable>;
+  /** The image behind a built-in alias (`docker`: the Docker CLI against the run's engine). */
+  builtinImage(alias: 'docker'): Promise<string>;
   /** Removes the run's containers, network, volume and temporary images, however the run ended. */
   cleanup(env: RunEnvironment, temporaryImages: string[]): Promise<void>;
 }

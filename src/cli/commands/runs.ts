@@ -1,4 +1,7 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { parse as parseYaml } from 'yaml';
 import type { Command } from 'commander';
 import type { RunRecord } from '../../tasks/run-store.js';
 import { ApiClient, CliError } from '../api-client.js';
@@ -23,6 +26,13 @@ const runColumns: Column<RunRecord>[] = [
   ['STARTED', (r) => (r.startedAt ? `${r.startedAt.slice(0, 19)}Z` : '')],
   ['DURATION', (r) => duration(r)],
 ];
+
+/** `-f` names a local file, or one inside the context folder (as az does), or - for stdin. */
+function readTaskFile(file: string, context: string): string {
+  if (file === '-') return readFileSync(0, 'utf8');
+  for (const candidate of [file, join(context, file)]) if (existsSync(candidate)) return readFileSync(candidate, 'utf8');
+  throw new CliError(`task file "${file}" not found`);
+}
 
 /** Repeatable single-value options, as az takes them (`-t a -t b`). */
 function collect(value: string, previous: string[]): string[] {
@@ -103,15 +113,27 @@ export function registerRunCommands(program: Command): void {
   withOutput(
     program
       .command('run <context>')
-      .description('run a command in a container on the server (az acr run --cmd); context may be /dev/null')
-      .requiredOption('--cmd <command>', 'IMAGE [ARGS...], {{.Run.ID}} allowed')
+      .description('run a command (--cmd) or a multi-step task file (-f) on the server (az acr run); context may be /dev/null')
+      .option('--cmd <command>', 'IMAGE [ARGS...], {{.Run.ID}} allowed')
+      .option('-f, --file <task.yaml>', 'an acr-task.yaml file (- for standard input)')
+      .option('--set <key=value>', 'a value for {{.Values.key}} (repeatable; wins over --values)', collect, [])
+      .option('--set-secret <key=value>', 'a secret for {{.Secrets.key}}, masked in logs (repeatable)', collect, [])
+      .option('--values <file.yaml>', 'a YAML file of values')
       .option('--no-logs', 'do not stream the log')
       .option('--no-wait', 'return once the run is queued')
       .option('--timeout <seconds>', 'run timeout (default 3600)'),
-  ).action(async (context: string, o: { cmd: string; logs: boolean; wait: boolean; timeout?: string; output?: string }) => {
+  ).action(async (context: string, o: { cmd?: string; file?: string; set: string[]; setSecret: string[]; values?: string; logs: boolean; wait: boolean; timeout?: string; output?: string }) => {
+    if (Boolean(o.cmd) === Boolean(o.file)) throw new CliError('give either --cmd or -f');
     const client = ApiClient.fromStoredLogin();
+    const taskFile = o.file ? readTaskFile(o.file, context) : null;
+    const values = { ...(o.values ? (parseYaml(readFileSync(o.values, 'utf8')) as Record<string, unknown>) : {}), ...keyValues(o.set, '--set') };
     const contextId = context === '/dev/null' ? undefined : await uploadContext(client, context);
-    const run = await client.call<RunRecord>('POST', '/api/v1/runs', { type: 'cmd', command: o.cmd, ...(contextId ? { contextId } : {}), ...(o.timeout ? { timeout: Number(o.timeout) } : {}) });
+    const common = { ...(contextId ? { contextId } : {}), ...(o.timeout ? { timeout: Number(o.timeout) } : {}) };
+    const run = await client.call<RunRecord>(
+      'POST',
+      '/api/v1/runs',
+      taskFile !== null ? { type: 'file', taskFile, values, secrets: keyValues(o.setSecret, '--set-secret'), ...common } : { type: 'cmd', command: o.cmd, ...common },
+    );
     const format = outputFormat(o);
     if (!o.wait) return print(format, run, runColumns);
     const done = await followRun(client, run.id, o.logs && format === 'table');

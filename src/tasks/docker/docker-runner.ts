@@ -1,5 +1,10 @@
-import { PassThrough } from 'node:stream';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
 import Docker from 'dockerode';
+import { create as createTar } from 'tar';
 import type { BuildRequest, ContainerRequest, LogSink, RegistryLogin, RunEnvironment, TaskRunner } from '../task-runner.js';
 
 const runLabel = 'berth.run';
@@ -86,19 +91,34 @@ export class DockerTaskRunner implements TaskRunner {
 
   async run(env: RunEnvironment, request: ContainerRequest, log: LogSink, signal: AbortSignal): Promise<number> {
     await this.ensureImage(request.image, request.logins, log, signal);
+    const binds = [`${env.volume}:/workspace`];
+    const extraEnv: string[] = [];
+    if (request.engineAccess) {
+      binds.push(`${socketPath}:/var/run/docker.sock`);
+      extraEnv.push('DOCKER_CONFIG=/berth-docker');
+    }
     const container = await this.docker.createContainer({
       Image: request.image,
+      ...(request.name ? { name: `${env.network}-${request.name}` } : {}),
       Cmd: request.args.length > 0 ? request.args : undefined,
-      Env: request.env,
-      WorkingDir: '/workspace',
+      ...(request.entrypoint ? { Entrypoint: request.entrypoint } : {}),
+      Env: ['HOME=/workspace', ...extraEnv, ...request.env],
+      ...(request.workingDir === null ? {} : { WorkingDir: request.workingDir ?? '/workspace' }),
+      ...(request.user ? { User: request.user } : {}),
       Labels: { [runLabel]: env.runId },
-      HostConfig: { NetworkMode: env.network, Binds: [`${env.volume}:/workspace`] },
+      HostConfig: { NetworkMode: env.network, Binds: binds, Privileged: request.privileged ?? false },
+      NetworkingConfig: { EndpointsConfig: { [env.network]: { Aliases: request.name ? [request.name] : [] } } },
     });
     if (request.context) await container.putArchive(request.context as unknown as NodeJS.ReadableStream, { path: '/workspace' });
+    if (request.engineAccess) await container.putArchive(dockerConfigArchive(request.logins), { path: '/' });
     const output = (await container.attach({ stream: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream;
     const sink = new PassThrough();
     sink.on('data', (chunk: Buffer) => log(chunk.toString('utf8')));
     container.modem.demuxStream(output, sink, sink);
+    if (request.detach) {
+      await container.start();
+      return 0; // a service: it keeps logging until the run ends and cleanup removes it
+    }
     const kill = () => void container.kill().catch(() => undefined);
     signal.addEventListener('abort', kill, { once: true });
     try {
@@ -111,6 +131,41 @@ export class DockerTaskRunner implements TaskRunner {
       signal.removeEventListener('abort', kill);
       await container.remove({ force: true }).catch(() => undefined);
     }
+  }
+
+  async loadWorkspace(env: RunEnvironment, context: Readable): Promise<void> {
+    const helper = await this.helper(env);
+    try {
+      await helper.putArchive(context as unknown as NodeJS.ReadableStream, { path: '/workspace' });
+    } finally {
+      await helper.remove({ force: true }).catch(() => undefined);
+    }
+  }
+
+  async workspaceArchive(env: RunEnvironment, folder: string): Promise<Readable> {
+    const helper = await this.helper(env);
+    const clean = folder.replace(/^\.\/?/, '').replace(/\/+$/, '');
+    if (clean.split('/').includes('..')) throw new StepFailed(`context "${folder}" leaves the workspace`);
+    const archive = (await helper.getArchive({ path: `/workspace/${clean ? `${clean}/` : ''}.` })) as unknown as Readable;
+    archive.once('end', () => void helper.remove({ force: true }).catch(() => undefined));
+    return archive;
+  }
+
+  /**
+   * The `docker` built-in: the Docker CLI binary of this machine (it needs only libc) in a tiny
+   * image made offline, talking to the run's engine through its socket.
+   */
+  async builtinImage(alias: 'docker'): Promise<string> {
+    if (alias !== 'docker') throw new StepFailed(`unknown built-in ${alias}`);
+    this.dockerCliImage ??= buildDockerCliImage(this.docker);
+    return this.dockerCliImage;
+  }
+
+  private dockerCliImage: Promise<string> | undefined;
+
+  private async helper(env: RunEnvironment): Promise<Docker.Container> {
+    const image = await this.builtinImage('docker');
+    return this.docker.createContainer({ Image: image, Labels: { [runLabel]: env.runId }, HostConfig: { Binds: [`${env.volume}:/workspace`] } });
   }
 
   async cleanup(env: RunEnvironment, temporaryImages: string[]): Promise<void> {
@@ -134,6 +189,51 @@ export class DockerTaskRunner implements TaskRunner {
     const stream = (await this.docker.pull(image, { ...(authconfig ? { authconfig } : {}), abortSignal: signal } as never)) as unknown as NodeJS.ReadableStream;
     await follow(this.docker, stream, log, signal);
   }
+}
+
+const socketPath = '/var/run/docker.sock';
+
+function dockerConfigArchive(logins: RegistryLogin[]): NodeJS.ReadableStream {
+  const auths = Object.fromEntries(logins.map((l) => [l.server, { auth: Buffer.from(`${l.username}:${l.password}`).toString('base64') }]));
+  const dir = mkdtempSync(join(tmpdir(), 'berth-docker-config-'));
+  mkdirSync(join(dir, 'berth-docker'));
+  writeFileSync(join(dir, 'berth-docker', 'config.json'), JSON.stringify({ auths }), { mode: 0o600 });
+  const archive = createTar({ cwd: dir, portable: true }, ['berth-docker']);
+  archive.on('end', () => rmSync(dir, { recursive: true, force: true }));
+  return Readable.from(archive as unknown as AsyncIterable<Buffer>) as unknown as NodeJS.ReadableStream;
+}
+
+async function buildDockerCliImage(docker: Docker): Promise<string> {
+  const cli = ['/usr/bin/docker', '/usr/local/bin/docker'].find((p) => existsSync(p));
+  if (!cli) throw new StepFailed('no Docker CLI on this machine for the docker built-in');
+  const stamp = statSync(cli);
+  const reference = `berth-builtin/docker-cli:${stamp.size.toString(36)}-${Math.floor(stamp.mtimeMs).toString(36)}`;
+  const [repo, tag] = splitReference(reference);
+  if (await docker.getImage(reference).inspect().then(() => true, () => false)) return reference;
+  const root = mkdtempSync(join(tmpdir(), 'berth-docker-cli-'));
+  const copy = (from: string, to: string) => {
+    mkdirSync(dirname(join(root, to)), { recursive: true });
+    copyFileSync(realpathSync(from), join(root, to));
+  };
+  copy(cli, 'usr/local/bin/docker');
+  chmodSync(join(root, 'usr/local/bin/docker'), 0o755);
+  // The CLI is a Go binary linked against libc only; take exactly what ldd names.
+  for (const match of execFileSync('ldd', [cli], { encoding: 'utf8' }).matchAll(/(\/[^\s]+\.so[^\s]*)/g)) copy(match[1]!, match[1]!.slice(1));
+  for (const busybox of ['/bin/busybox', '/usr/bin/busybox']) {
+    if (existsSync(busybox)) {
+      copy(busybox, 'bin/busybox');
+      chmodSync(join(root, 'bin/busybox'), 0o755);
+      symlinkSync('busybox', join(root, 'bin/sh'));
+      break;
+    }
+  }
+  mkdirSync(join(root, 'workspace'));
+  mkdirSync(join(root, 'tmp'));
+  const archive = Readable.from(createTar({ cwd: root, portable: true }, readdirSync(root)) as unknown as AsyncIterable<Buffer>);
+  const stream = await docker.importImage(archive as unknown as NodeJS.ReadableStream, { repo, tag, changes: ['ENTRYPOINT ["/usr/local/bin/docker"]', 'ENV PATH=/usr/local/bin:/bin'] } as never);
+  await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream as unknown as NodeJS.ReadableStream, (error: Error | null) => (error ? reject(error) : resolve())));
+  rmSync(root, { recursive: true, force: true });
+  return reference;
 }
 
 export function splitReference(reference: string): [string, string] {

@@ -1,0 +1,236 @@
+import { posix } from 'node:path';
+import type { OutputImage, StepRecord } from './run-store.js';
+import type { LogSink, RegistryLogin, RunEnvironment, TaskRunner } from './task-runner.js';
+import type { TaskDefinition, TaskStep } from './task-file.js';
+import { shellWords } from './templating.js';
+import { splitReference } from './docker/docker-runner.js';
+
+export interface TaskExecutionContext {
+  runner: TaskRunner;
+  env: RunEnvironment;
+  logins: RegistryLogin[];
+  registryHost: string;
+  log: LogSink;
+  signal: AbortSignal;
+  onStepsChanged: (steps: StepRecord[]) => Promise<void>;
+}
+
+export interface TaskOutcome {
+  failed: string | null;
+  steps: StepRecord[];
+  outputImages: OutputImage[];
+  builtImages: string[];
+}
+
+class StepError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number | null,
+  ) {
+    super(message);
+  }
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), reject(signal.reason)), { once: true });
+  });
+
+/**
+ * Runs a task file's steps along their `when` graph: a step starts once every step it waits for
+ * has finished; independent branches run at the same time; the first failure (without
+ * ignoreErrors) stops the run. `exitedWith` / `exitedWithout` (parsed but never implemented by
+ * ACR) run a step only if the steps it waits for exited with / without the listed codes;
+ * otherwise it and everything after it is skipped.
+ */
+export async function executeTask(task: TaskDefinition, ctx: TaskExecutionContext): Promise<TaskOutcome> {
+  const records = new Map<string, StepRecord>(task.steps.map((s) => [s.id, { id: s.id, status: 'Queued', startedAt: null, finishedAt: null, exitCode: null }]));
+  const outcome: TaskOutcome = { failed: null, steps: [...records.values()], outputImages: [], builtImages: [] };
+  const stop = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, stop.signal]);
+  const done = new Map<string, 'ok' | 'skipped'>();
+  const running = new Map<string, Promise<void>>();
+  const save = () => ctx.onStepsChanged([...records.values()]);
+  for (const warning of task.warnings) ctx.log(`Warning: ${warning}\n`);
+
+  const start = (step: TaskStep) => {
+    const record = records.get(step.id)!;
+    const work = (async () => {
+      record.status = 'Running';
+      record.startedAt = new Date().toISOString();
+      await save();
+      const began = Date.now();
+      try {
+        const code = await runStep(step, task, ctx, outcome, signal);
+        record.exitCode = code;
+        if (code !== 0 && !step.ignoreErrors) throw new StepError(`step ${step.id} exited with ${code}`, code);
+        record.status = 'Succeeded';
+        ctx.log(`Step ID: ${step.id} marked as successful (elapsed time in seconds: ${Math.round((Date.now() - began) / 1000)})\n`);
+        done.set(step.id, 'ok');
+      } catch (error) {
+        record.status = ctx.signal.aborted ? 'Canceled' : 'Failed';
+        if (record.exitCode === null && error instanceof StepError) record.exitCode = error.exitCode;
+        if (step.ignoreErrors && !ctx.signal.aborted) {
+          record.status = 'Succeeded';
+          ctx.log(`Step ID: ${step.id} failed (${(error as Error).message}) but ignoreErrors is set\n`);
+          done.set(step.id, 'ok');
+        } else {
+          ctx.log(`Step ID: ${step.id} failed: ${(error as Error).message}\n`);
+          outcome.failed ??= (error as Error).message;
+          stop.abort(error);
+        }
+      } finally {
+        record.finishedAt = new Date().toISOString();
+        await save();
+      }
+    })();
+    running.set(step.id, work.finally(() => running.delete(step.id)));
+  };
+
+  for (;;) {
+    if (!outcome.failed && !ctx.signal.aborted) {
+      for (const step of task.steps) {
+        const record = records.get(step.id)!;
+        if (record.status !== 'Queued' || !step.dependsOn.every((d) => done.has(d))) continue;
+        const deps = step.dependsOn.map((d) => records.get(d)!);
+        const skip =
+          step.dependsOn.some((d) => done.get(d) === 'skipped') ||
+          (step.exitedWith !== null && !deps.every((d) => step.exitedWith!.includes(d.exitCode ?? 0))) ||
+          (step.exitedWithout !== null && deps.some((d) => step.exitedWithout!.includes(d.exitCode ?? 0)));
+        if (skip) {
+          record.status = 'Skipped';
+          ctx.log(`Step ID: ${step.id} skipped (its conditions on ${step.dependsOn.join(', ') || 'the run'} were not met)\n`);
+          done.set(step.id, 'skipped');
+          await save();
+          continue;
+        }
+        start(step);
+      }
+    }
+    if (running.size === 0) break;
+    await Promise.race(running.values());
+    if (outcome.failed === null && [...records.values()].every((r) => r.status !== 'Queued') && running.size === 0) break;
+  }
+  await Promise.allSettled(running.values());
+  // Steps the run never reached (after a failure, or cancel) are reported as skipped.
+  for (const record of records.values()) if (record.status === 'Queued') record.status = 'Skipped';
+  await save();
+  if (ctx.signal.aborted) throw ctx.signal.reason;
+  outcome.steps = [...records.values()];
+  return outcome;
+}
+
+async function runStep(step: TaskStep, task: TaskDefinition, ctx: TaskExecutionContext, outcome: TaskOutcome, runSignal: AbortSignal): Promise<number> {
+  const signal = AbortSignal.any([runSignal, AbortSignal.timeout(step.timeout * 1000)]);
+  const workdir = posix.join('/workspace', step.workingDirectory ?? task.workingDirectory ?? '');
+  ctx.log(`Executing step ID: ${step.id}. Timeout(sec): ${step.timeout}, Working directory: '${workdir}', Network: '${step.network ?? ctx.env.network}'\n`);
+  if (step.startDelay > 0) await sleep(step.startDelay * 1000, signal);
+  const once = (): Promise<number> => runOnce(step, task, ctx, outcome, signal, workdir);
+  if (step.type === 'push') return once();
+  let lastFailure = 0;
+  for (let repetition = 0; repetition <= step.repeat; repetition++) {
+    let code = -1;
+    for (let attempt = 0; attempt <= step.retries; attempt++) {
+      code = await once().catch((error: unknown) => {
+        if (signal.aborted) throw runSignal.aborted ? runSignal.reason : new StepError(`step ${step.id} timed out after ${step.timeout}s`, null);
+        throw error;
+      });
+      if (code === 0) break;
+      if (attempt < step.retries) {
+        ctx.log(`Step ID: ${step.id} exited with ${code}; retrying (${attempt + 1}/${step.retries}) in ${step.retryDelay}s\n`);
+        await sleep(step.retryDelay * 1000, signal);
+      }
+    }
+    if (code !== 0) lastFailure = code;
+  }
+  return lastFailure;
+}
+
+async function runOnce(step: TaskStep, task: TaskDefinition, ctx: TaskExecutionContext, outcome: TaskOutcome, signal: AbortSignal, workdir: string): Promise<number> {
+  if (step.type === 'cmd') {
+    const words = shellWords(step.cmd);
+    const builtin = words[0] === 'docker';
+    const image = builtin ? await ctx.runner.builtinImage('docker') : words[0]!;
+    const env = mergeEnv(task.env, step.env);
+    return ctx.runner.run(
+      ctx.env,
+      {
+        image,
+        args: words.slice(1),
+        context: null,
+        env,
+        logins: ctx.logins,
+        name: step.id,
+        detach: step.detach,
+        entrypoint: step.entryPoint ? [step.entryPoint] : null,
+        workingDir: step.disableWorkingDirectoryOverride ? null : workdir,
+        user: step.user,
+        privileged: step.privileged,
+        engineAccess: builtin,
+      },
+      ctx.log,
+      signal,
+    );
+  }
+  if (step.type === 'build') {
+    const args = parseBuildArgs(step.build);
+    const context = await ctx.runner.workspaceArchive(ctx.env, posix.join(posix.relative('/workspace', workdir), args.context));
+    await ctx.runner.build(ctx.env, { context, dockerfile: args.dockerfile, tags: args.tags.length ? args.tags : [`berth-step-${step.id}:build`], buildArgs: args.buildArgs, target: args.target, logins: ctx.logins }, ctx.log, signal);
+    outcome.builtImages.push(...(args.tags.length ? args.tags : [`berth-step-${step.id}:build`]));
+    return 0;
+  }
+  for (const reference of step.push) {
+    let digest = '';
+    for (let attempt = 1; ; attempt++) {
+      try {
+        digest = await ctx.runner.push(ctx.env, reference, ctx.logins.find((l) => reference.startsWith(`${l.server}/`)) ?? null, ctx.log, signal);
+        break;
+      } catch (error) {
+        if (attempt >= 3 || signal.aborted) throw error;
+        ctx.log(`push of ${reference} failed (${(error as Error).message}); attempt ${attempt + 1} of 3\n`);
+        await sleep(1000 * 2 ** attempt, signal);
+      }
+    }
+    if (reference.startsWith(`${ctx.registryHost}/`)) {
+      const [name, tag] = splitReference(reference);
+      outcome.outputImages.push({ registry: ctx.registryHost, repository: name.slice(ctx.registryHost.length + 1), tag, digest });
+    }
+  }
+  return 0;
+}
+
+/** Task-level env first, step keys win (as ACR merges them). */
+function mergeEnv(taskEnv: string[], stepEnv: string[]): string[] {
+  const merged = new Map<string, string>();
+  for (const entry of [...taskEnv, ...stepEnv]) merged.set(entry.split('=')[0]!, entry);
+  return [...merged.values()];
+}
+
+export function parseBuildArgs(text: string): { tags: string[]; dockerfile: string; buildArgs: Record<string, string>; target: string | null; context: string } {
+  const words = shellWords(text);
+  const result = { tags: [] as string[], dockerfile: 'Dockerfile', buildArgs: {} as Record<string, string>, target: null as string | null, context: '.' };
+  const positional: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    const [flag, inline] = word.startsWith('--') && word.includes('=') ? [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)] : [word, undefined];
+    const value = () => inline ?? words[++i] ?? '';
+    if (flag === '-t' || flag === '--tag') result.tags.push(value());
+    else if (flag === '-f' || flag === '--file') result.dockerfile = value();
+    else if (flag === '--build-arg') {
+      const arg = value();
+      const eq = arg.indexOf('=');
+      if (eq > 0) result.buildArgs[arg.slice(0, eq)] = arg.slice(eq + 1);
+      else result.buildArgs[arg] = process.env[arg] ?? '';
+    } else if (flag === '--target') result.target = value();
+    else if (flag === '--no-cache' || flag === '--pull' || flag === '-q' || flag === '--quiet') continue;
+    else if (flag === '--network' || flag === '--platform' || flag === '--label') value();
+    else if (flag.startsWith('-')) throw new StepError(`unsupported build option ${flag}`, null);
+    else positional.push(word);
+  }
+  if (positional.length > 1) throw new StepError(`a build step takes one context, got ${positional.join(' ')}`, null);
+  result.context = positional[0] ?? '.';
+  result.dockerfile = result.dockerfile.replace(/^\.\//, '');
+  return result;
+}

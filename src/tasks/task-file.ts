@@ -1,0 +1,202 @@
+import { parse as parseYaml } from 'yaml';
+import { RegistryError } from '../registry/errors.js';
+import { GoTemplate } from './go-template.js';
+
+export interface TaskStep {
+  id: string;
+  type: 'build' | 'cmd' | 'push';
+  build: string;
+  cmd: string;
+  push: string[];
+  /** Ids this step waits for; [] = starts at once. */
+  dependsOn: string[];
+  detach: boolean;
+  startDelay: number;
+  timeout: number;
+  retries: number;
+  retryDelay: number;
+  repeat: number;
+  ignoreErrors: boolean;
+  keep: boolean;
+  entryPoint: string | null;
+  user: string | null;
+  env: string[];
+  workingDirectory: string | null;
+  disableWorkingDirectoryOverride: boolean;
+  network: string | null;
+  privileged: boolean;
+  ports: string[];
+  expose: string[];
+  pull: boolean;
+  exitedWith: number[] | null;
+  exitedWithout: number[] | null;
+}
+
+export interface TaskDefinition {
+  version: string;
+  stepTimeout: number;
+  workingDirectory: string | null;
+  env: string[];
+  steps: TaskStep[];
+  /** Keys ACR would silently ignore; Berth says so. */
+  warnings: string[];
+}
+
+export interface TemplateData {
+  Run: Record<string, string>;
+  Values: Record<string, unknown>;
+  Secrets: Record<string, string>;
+}
+
+const taskKeys = new Set(['version', 'stepTimeout', 'workingDirectory', 'env', 'secrets', 'networks', 'volumes', 'alias', 'steps']);
+const stepKeys = new Set([
+  'id', 'when', 'build', 'cmd', 'push', 'detach', 'startDelay', 'timeout', 'retries', 'retryDelay', 'retryOnErrors', 'repeat', 'ignoreErrors',
+  'keep', 'entryPoint', 'user', 'isolation', 'env', 'workingDirectory', 'disableWorkingDirectoryOverride', 'network', 'privileged', 'ports',
+  'expose', 'pull', 'cache', 'cpus', 'volumeMounts', 'exitedWith', 'exitedWithout', 'secret',
+]);
+/** v1.1.0 `$` aliases (no `$TaskName`, as in ACR). */
+const runAliases = ['ID', 'SharedVolume', 'Registry', 'RegistryName', 'Date', 'OS', 'Architecture', 'Commit', 'Branch'];
+
+function invalid(message: string): RegistryError {
+  return new RegistryError('INVALID_REQUEST', `task file: ${message}`);
+}
+
+/** ACR compares versions as strings; an unset version means v1.0.0 (aliases off). */
+function versionOf(source: string): string {
+  const match = /^version:\s*["']?([^"'\s#]+)/m.exec(source);
+  const version = (match?.[1] ?? 'v1.0.0').toLowerCase();
+  if (!['1.0-preview-1', 'v1.0.0', 'v1.1.0'].includes(version)) throw invalid(`unsupported version "${match?.[1]}" (use v1.0.0 or v1.1.0)`);
+  return version;
+}
+
+function expandAliases(source: string): string {
+  return source.replace(/\$\$|\$([A-Za-z0-9]+)/g, (whole, name: string | undefined) => {
+    if (whole === '$$') return '$';
+    return name && runAliases.includes(name) ? `{{.Run.${name}}}` : whole;
+  });
+}
+
+function int(value: unknown, key: string, fallback: number, min = 0): number {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) throw invalid(`${key} must be a whole number ≥ ${min}`);
+  return value;
+}
+
+function bool(value: unknown, key: string): boolean {
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'boolean') throw invalid(`${key} must be true or false`);
+  return value;
+}
+
+function text(value: unknown, key: string): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' && typeof value !== 'number') throw invalid(`${key} must be a string`);
+  return String(value);
+}
+
+function list(value: unknown, key: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw invalid(`${key} must be a list`);
+  return value.map((v) => String(v));
+}
+
+function codes(value: unknown, key: string): number[] | null {
+  if (value === undefined || value === null) return null;
+  if (!Array.isArray(value) || !value.every((v) => Number.isInteger(v))) throw invalid(`${key} must be a list of exit codes`);
+  return value as number[];
+}
+
+/**
+ * ACR's pipeline: aliases (v1.1.0+), then the Go template with Run/Values/Secrets, then YAML,
+ * then validation and the `when` graph. Errors carry the place they were found.
+ */
+export function parseTaskFile(source: string, data: TemplateData): TaskDefinition {
+  const version = versionOf(source);
+  const aliased = version >= 'v1.1.0' ? expandAliases(source) : source;
+  const rendered = new GoTemplate(aliased).render(data as unknown as Record<string, unknown>);
+  let document: unknown;
+  try {
+    document = parseYaml(rendered);
+  } catch (error) {
+    throw invalid(`invalid YAML: ${(error as Error).message}`);
+  }
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) throw invalid('must be a YAML mapping with steps');
+  const task = document as Record<string, unknown>;
+  const warnings: string[] = [];
+  for (const key of Object.keys(task)) if (!taskKeys.has(key)) warnings.push(`unknown key "${key}" ignored`);
+  for (const key of ['networks', 'volumes', 'alias', 'secrets']) if (task[key] !== undefined) warnings.push(`"${key}" is not supported yet and was ignored`);
+  if (!Array.isArray(task.steps) || task.steps.length === 0) throw invalid('steps is required and must list at least one step');
+  const stepTimeout = int(task.stepTimeout, 'stepTimeout', 600, 1);
+  const env = list(task.env, 'env').flatMap((e) => e.split(','));
+  const seen = new Set<string>();
+  const steps: TaskStep[] = task.steps.map((raw: unknown, index: number) => {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw invalid(`step ${index + 1} must be a mapping`);
+    const s = raw as Record<string, unknown>;
+    const id = text(s.id, 'id') ?? `acb_step_${index}`;
+    const where = `step "${id}"`;
+    for (const key of Object.keys(s)) if (!stepKeys.has(key)) warnings.push(`${where}: unknown key "${key}" ignored`);
+    if (/\s/.test(id)) throw invalid(`${where}: ids cannot contain spaces`);
+    if (id === 'acb_root') throw invalid('"acb_root" is a reserved id');
+    if (seen.has(id)) throw invalid(`duplicate step id "${id}"`);
+    seen.add(id);
+    const types = (['build', 'cmd', 'push'] as const).filter((t) => s[t] !== undefined);
+    if (types.length !== 1) throw invalid(`${where}: give exactly one of build, cmd or push`);
+    const type = types[0]!;
+    const when = s.when === undefined ? null : list(s.when, `${where} when`);
+    if (when && when.includes('-') && when.length > 1) throw invalid(`${where}: "-" cannot be mixed with step ids in when`);
+    if (when && when.includes(id)) throw invalid(`${where}: a step cannot wait for itself`);
+    if (type === 'push' && s.volumeMounts !== undefined) throw invalid(`${where}: push steps cannot mount volumes`);
+    const push = type === 'push' ? list(s.push, `${where} push`).map((ref) => (ref.includes(':') || ref.includes('@') ? ref : `${ref}:latest`)) : [];
+    return {
+      id,
+      type,
+      build: type === 'build' ? String(s.build).trim() : '',
+      cmd: type === 'cmd' ? String(s.cmd).trim() : '',
+      push: [...new Set(push)],
+      dependsOn: when === null ? [] : when.includes('-') ? [] : when,
+      whenGiven: when !== null,
+      detach: bool(s.detach, `${where} detach`),
+      startDelay: int(s.startDelay, `${where} startDelay`, 0),
+      timeout: int(s.timeout, `${where} timeout`, 0) || stepTimeout,
+      retries: int(s.retries, `${where} retries`, 0),
+      retryDelay: int(s.retryDelay, `${where} retryDelay`, 5),
+      repeat: int(s.repeat, `${where} repeat`, 0),
+      ignoreErrors: bool(s.ignoreErrors, `${where} ignoreErrors`),
+      keep: bool(s.keep, `${where} keep`),
+      entryPoint: text(s.entryPoint, `${where} entryPoint`),
+      user: text(s.user, `${where} user`),
+      env: list(s.env, `${where} env`),
+      workingDirectory: text(s.workingDirectory, `${where} workingDirectory`),
+      disableWorkingDirectoryOverride: bool(s.disableWorkingDirectoryOverride, `${where} disableWorkingDirectoryOverride`),
+      network: text(s.network, `${where} network`),
+      privileged: bool(s.privileged, `${where} privileged`),
+      ports: list(s.ports, `${where} ports`),
+      expose: list(s.expose, `${where} expose`),
+      pull: bool(s.pull, `${where} pull`),
+      exitedWith: codes(s.exitedWith, `${where} exitedWith`),
+      exitedWithout: codes(s.exitedWithout, `${where} exitedWithout`),
+    } as TaskStep & { whenGiven: boolean };
+  });
+  // No `when`: after the previous step in file order (the first step starts at once).
+  steps.forEach((step, i) => {
+    const given = (step as TaskStep & { whenGiven?: boolean }).whenGiven;
+    delete (step as TaskStep & { whenGiven?: boolean }).whenGiven;
+    if (!given && i > 0) step.dependsOn = [steps[i - 1]!.id];
+    for (const dep of step.dependsOn) if (!seen.has(dep)) throw invalid(`step "${step.id}" waits for unknown step "${dep}"`);
+  });
+  assertAcyclic(steps);
+  return { version, stepTimeout, workingDirectory: text(task.workingDirectory, 'workingDirectory'), env, steps, warnings };
+}
+
+function assertAcyclic(steps: TaskStep[]): void {
+  const byId = new Map(steps.map((s) => [s.id, s]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (id: string, path: string[]): void => {
+    if (state.get(id) === 'done') return;
+    if (state.get(id) === 'visiting') throw invalid(`steps wait for each other in a cycle: ${[...path, id].join(' -> ')}`);
+    state.set(id, 'visiting');
+    for (const dep of byId.get(id)!.dependsOn) visit(dep, [...path, id]);
+    state.set(id, 'done');
+  };
+  for (const step of steps) visit(step.id, []);
+}
