@@ -1,0 +1,242 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { adminCredentials, cliPath, repoRoot, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
+import { run } from '../helpers/commands.js';
+import { ensureBusyboxImage } from '../helpers/fixtures.js';
+import { api } from '../helpers/management.js';
+
+let berth: BerthProcess;
+let upstream: BerthProcess;
+const configDir = tempDir('taskfile-cli');
+process.env.DOCKER_CONFIG = join(tempDir('taskfile-docker'), 'docker');
+
+interface RunView {
+  id: string;
+  status: string;
+  error: string | null;
+  outputImages: Array<{ repository: string; tag: string; digest: string }>;
+  steps: Array<{ id: string; status: string; exitCode: number | null }>;
+}
+
+function berthCli(args: string[], input?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, BERTH_CONFIG_DIR: configDir }, cwd: repoRoot });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+async function runFile(yaml: string, extra: string[] = [], context?: string): Promise<{ status: number | null; stdout: string; stderr: string; run: RunView | null }> {
+  const folder = context ?? tempDir('taskfile');
+  writeFileSync(join(folder, 'acr-task.yaml'), yaml);
+  const result = await berthCli(['run', '-f', 'acr-task.yaml', ...extra, folder]);
+  const id = /Queued a run with ID: (cb\d+)/.exec(result.stdout)?.[1];
+  const record = id ? (await api<RunView>(berth.url, adminCredentials, 'GET', `/api/v1/runs/${id}`)).body : null;
+  return { ...result, run: record };
+}
+
+function stepStatus(record: RunView): Record<string, string> {
+  return Object.fromEntries(record.steps.map((s) => [s.id, `${s.status}${s.exitCode !== null ? `:${s.exitCode}` : ''}`]));
+}
+
+async function leftovers(): Promise<string> {
+  return (await run('docker', ['ps', '-aq', '--filter', 'label=berth.run'])).trim();
+}
+
+before(async () => {
+  berth = await startBerth();
+  await ensureBusyboxImage();
+  assert.equal((await berthCli(['login', berth.url, '-u', 'admin', '-p', adminCredentials.password])).status, 0);
+});
+after(async () => {
+  await berth.stop();
+  await upstream?.stop();
+});
+
+const image = 'berth-fixture/busybox:1';
+
+describe('task files (berth run -f)', () => {
+  it('parallel branches, when, a detached service reached by its id, ignoreErrors and exitedWith/exitedWithout', async () => {
+    const { status, stdout, run: record } = await runFile(`version: v1.1.0
+steps:
+  - id: web
+    cmd: ${image} sh -c "echo served-by-web > /workspace/index.html && busybox httpd -f -p 8080 -h /workspace"
+    detach: true
+  - id: probe
+    when: ["web"]
+    cmd: ${image} sh -c "sleep 1; busybox wget -qO- http://web:8080/index.html"
+  - id: left
+    when: ["-"]
+    cmd: ${image} sh -c "echo left says {{.Values.who}}"
+  - id: test
+    when: ["probe", "left"]
+    cmd: ${image} sh -c "exit 4"
+    ignoreErrors: true
+  - id: on-failure
+    when: ["test"]
+    exitedWith: [4]
+    cmd: ${image} echo failure-branch-ran
+  - id: on-success
+    when: ["test"]
+    exitedWithout: [4]
+    cmd: ${image} echo must-not-run
+`, ['--set', 'who=world']);
+    assert.equal(status, 0, stdout);
+    assert.match(stdout, /served-by-web/);
+    assert.match(stdout, /left says world/);
+    assert.match(stdout, /failure-branch-ran/);
+    assert.ok(!stdout.includes('must-not-run'));
+    assert.deepEqual(stepStatus(record!), {
+      web: 'Succeeded:0', probe: 'Succeeded:0', left: 'Succeeded:0', test: 'Succeeded:4', 'on-failure': 'Succeeded:0', 'on-success': 'Skipped',
+    });
+    // "left" started at once, without waiting for web/probe
+    assert.ok(stdout.indexOf('Executing step ID: left') < stdout.indexOf('Executing step ID: probe'));
+    assert.equal(await leftovers(), '', 'the detached service is removed when the run ends');
+  });
+
+  it('retries, repeat and a failing step that stops the run', async () => {
+    const { status, stdout, run: record } = await runFile(`version: v1.1.0
+steps:
+  - id: flaky
+    cmd: ${image} sh -c "test -f /workspace/marker && echo second-try-ok || { echo first-try > /workspace/marker; exit 1; }"
+    retries: 2
+    retryDelay: 0
+  - id: repeated
+    cmd: ${image} sh -c "echo x >> /workspace/count"
+    repeat: 2
+  - id: counted
+    cmd: ${image} sh -c "n=0; while read l; do n=$((n+1)); done < /workspace/count; echo count=$n"
+  - id: broken
+    cmd: ${image} sh -c "exit 9"
+  - id: never
+    cmd: ${image} echo never
+`);
+    assert.equal(status, 1);
+    assert.match(stdout, /retrying \(1\/2\)/);
+    assert.match(stdout, /second-try-ok/);
+    assert.match(stdout, /count=3/);
+    assert.deepEqual(stepStatus(record!), { flaky: 'Succeeded:0', repeated: 'Succeeded:0', counted: 'Succeeded:0', broken: 'Failed:9', never: 'Skipped' });
+    assert.equal(record!.status, 'Failed');
+  });
+
+  it('secrets never show in the log; a step timeout fails the step; unknown keys are warned about', async () => {
+    const { status, stdout, run: record } = await runFile(`version: v1.1.0
+flavour: extra
+steps:
+  - id: secret
+    cmd: ${image} sh -c "echo token={{.Secrets.token}}"
+    colour: blue
+  - id: slow
+    cmd: ${image} sleep 30
+    timeout: 2
+`, ['--set-secret', 'token=very-secret-value-42']);
+    assert.equal(status, 1);
+    assert.match(stdout, /token=\*\*\*/);
+    assert.ok(!stdout.includes('very-secret-value-42'));
+    assert.match(stdout, /Warning: unknown key "flavour" ignored/);
+    assert.match(stdout, /Warning: step "secret": unknown key "colour" ignored/);
+    assert.match(record!.error ?? '', /timed out after 2s/);
+    const log = await (await fetch(`${berth.url}/api/v1/runs/${record!.id}/logs`, { headers: { Authorization: `Basic ${Buffer.from(`admin:${adminCredentials.password}`).toString('base64')}` } })).text();
+    assert.ok(!log.includes('very-secret-value-42'));
+    assert.equal(await leftovers(), '');
+  });
+
+  it('template and structure errors come back before anything runs, with line and column', async () => {
+    const template = await runFile('version: v1.1.0\nsteps:\n  - cmd: x {{ range .Values.list }}{{ end }}\n');
+    assert.equal(template.status, 1);
+    assert.match(template.stderr, /line 3, column 12: "range" is not supported/);
+    assert.equal(template.run, null, 'no run was queued');
+    const missing = await runFile('version: v1.1.0\nsteps:\n  - cmd: x {{.Values.nope}}\n');
+    assert.match(missing.stderr, /no value for \.Values\.nope/);
+    const cycle = await runFile('steps:\n  - id: a\n    when: ["b"]\n    cmd: x\n  - id: b\n    when: ["a"]\n    cmd: y\n');
+    assert.match(cycle.stderr, /cycle/);
+    const twoTypes = await runFile('steps:\n  - cmd: x\n    push: ["y"]\n');
+    assert.match(twoTypes.stderr, /exactly one of build, cmd or push/);
+  });
+});
+
+describe('seed 001: gated import of a public base image', () => {
+  const seedTask = `version: v1.1.0
+steps:
+  - id: build-test-base-image
+    # Build off the base image we'll track
+    # Add a test script to do unit test validations
+    # Note: the test validation image isn't saved to the registry
+    # but the task logs captures log validation results
+    build: >
+      --build-arg REGISTRY_FROM_URL={{.Values.REGISTRY_FROM_URL}}
+      -f ./Dockerfile
+      -t {{.Run.Registry}}/node-import:test
+      .
+  - id: validate-base-image
+    # only continues if node-import:test returns a non-zero code
+    when: ['build-test-base-image']
+    cmd: "{{.Run.Registry}}/node-import:test"
+  - id: pull-base-image
+    # import the public image to base-artifacts
+    # Override the stable tag,
+    # and create a unique tag to enable rollback
+    # to a previously working image
+    when: ['validate-base-image']
+    cmd: >
+        docker pull {{.Values.REGISTRY_FROM_URL}}node:15-alpine
+  - id: retag-base-image
+    when: ['pull-base-image']
+    cmd: docker tag {{.Values.REGISTRY_FROM_URL}}node:15-alpine {{.Run.Registry}}/node:15-alpine
+  - id: retag-base-image-unique-tag
+    when: ['pull-base-image']
+    cmd: docker tag {{.Values.REGISTRY_FROM_URL}}node:15-alpine {{.Run.Registry}}/node:15-alpine-{{.Run.ID}}
+  - id: push-base-image
+    when: ['retag-base-image', 'retag-base-image-unique-tag']
+    push:
+    - "{{.Run.Registry}}/node:15-alpine"
+    - "{{.Run.Registry}}/node:15-alpine-{{.Run.ID}}"
+`;
+
+  async function publishUpstream(testExitCode: number): Promise<string> {
+    // The "public" registry: node:15-alpine (a busybox stand-in) whose test passes or fails.
+    const context = tempDir('upstream-base');
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${image}\nRUN echo "exit ${testExitCode}" > /bin/node-test && chmod +x /bin/node-test\n`);
+    const tag = `${upstream.host}/node:15-alpine`;
+    await run('docker', ['build', '--network', 'none', '-t', tag, context], { env: { DOCKER_BUILDKIT: '0' } });
+    const pushed = await run('docker', ['push', tag]);
+    await run('docker', ['rmi', tag]);
+    return /digest: (sha256:[a-f0-9]{64})/.exec(pushed)![1]!;
+  }
+
+  it('a good upstream flows in with a stable and a run-unique tag; a bad one stops the chain', async () => {
+    upstream = await startBerth({ env: { BERTH_ADMIN_PASSWORD: 'upstream-pw' } });
+    await api(upstream.url, { username: 'admin', password: 'upstream-pw' }, 'PATCH', '/api/v1/settings', { anonymousPullEnabled: true });
+    await run('docker', ['login', upstream.host, '-u', 'admin', '--password-stdin'], { input: 'upstream-pw' });
+    const context = tempDir('seed001');
+    mkdirSync(join(context, 'test'), { recursive: true });
+    writeFileSync(join(context, 'Dockerfile'), 'ARG REGISTRY_FROM_URL\nFROM ${REGISTRY_FROM_URL}node:15-alpine\nCMD ["sh", "-c", "echo validating the base image; node-test"]\n');
+    const values = ['--set', `REGISTRY_FROM_URL=${upstream.host}/`];
+
+    const good = await publishUpstream(0);
+    const first = await runFile(seedTask, values, context);
+    assert.equal(first.status, 0, first.stdout + first.stderr);
+    assert.match(first.stdout, /validating the base image/);
+    const id = first.run!.id;
+    assert.deepEqual(first.run!.outputImages.map((i) => `${i.repository}:${i.tag}@${i.digest}`).sort(), [`node:15-alpine-${id}@${good}`, `node:15-alpine@${good}`]);
+
+    await publishUpstream(1);
+    const second = await runFile(seedTask, values, context);
+    assert.equal(second.status, 1);
+    assert.equal(stepStatus(second.run!)['validate-base-image'], 'Failed:1');
+    assert.equal(stepStatus(second.run!)['push-base-image'], 'Skipped');
+    const stable = await fetch(`${berth.url}/v2/node/manifests/15-alpine`, {
+      method: 'HEAD',
+      headers: { Authorization: `Basic ${Buffer.from(`admin:${adminCredentials.password}`).toString('base64')}`, Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+    });
+    assert.equal(stable.headers.get('docker-content-digest'), good, 'the last good base is kept');
+    assert.equal(await leftovers(), '');
+  });
+});
