@@ -96,7 +96,7 @@ export class RunAgent {
       logger.write(`Run ID: ${run.id} started on ${this.id}\n`);
       await this.store.updateRun(run.id, { startedAt: new Date(started).toISOString() });
       const vars = this.variables(run);
-      env = await this.runner.prepare(run.id);
+      env = await this.runner.prepare(run.id, this.id);
       if (run.spec.kind === 'build') {
         const spec = run.spec;
         const tags = spec.tags.map((t) => this.qualify(renderRunTemplate(t, vars)));

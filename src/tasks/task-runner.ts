@@ -10,6 +10,8 @@ export interface RegistryLogin {
 /** What one run owns on the engine; everything carries the run's label so cleanup finds it. */
 export interface RunEnvironment {
   runId: string;
+  /** The agent that owns the run; with the run id it labels everything the run creates. */
+  agent: string;
   network: string;
   volume: string;
 }
@@ -50,7 +52,7 @@ export type LogSink = (text: string) => void;
  * same interface later. Every method honours `signal` (cancel, timeout) by stopping at once.
  */
 export interface TaskRunner {
-  prepare(runId: string): Promise<RunEnvironment>;
+  prepare(runId: string, agent: string): Promise<RunEnvironment>;
   build(env: RunEnvironment, request: BuildRequest, log: LogSink, signal: AbortSignal): Promise<void>;
   /** Pushes a tag; returns the digest the registry stored. */
   push(env: RunEnvironment, reference: string, login: RegistryLogin | null, log: LogSink, signal: AbortSignal): Promise<string>;

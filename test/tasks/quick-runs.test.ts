@@ -1,12 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { adminCredentials, cliPath, repoRoot, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
+import { adminCredentials, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { run } from '../helpers/commands.js';
 import { ensureBusyboxImage } from '../helpers/fixtures.js';
 import { api } from '../helpers/management.js';
+import { berthCliAsync, leftovers } from '../helpers/task-helpers.js';
 
 let berth: BerthProcess;
 const configDir = tempDir('tasks-cli');
@@ -20,16 +20,8 @@ interface RunView {
   steps: Array<{ id: string; status: string }>;
 }
 
-/** The real CLI, asynchronously (builds stream for a while). */
-function berthCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, BERTH_CONFIG_DIR: configDir }, cwd: repoRoot });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+function berthCli(args: string[], input?: string) {
+  return berthCliAsync(configDir, args, input);
 }
 
 async function runRecord(id: string): Promise<RunView> {
@@ -46,12 +38,6 @@ async function waitForStatus(id: string, statuses: string[], timeoutMs = 60_000)
   }
 }
 
-async function leftovers(): Promise<string> {
-  const containers = await run('docker', ['ps', '-aq', '--filter', 'label=berth.run']);
-  const networks = await run('docker', ['network', 'ls', '-q', '--filter', 'label=berth.run']);
-  const volumes = await run('docker', ['volume', 'ls', '-q', '--filter', 'label=berth.run']);
-  return `${containers}${networks}${volumes}`.trim();
-}
 
 before(async () => {
   berth = await startBerth();
@@ -101,7 +87,7 @@ describe('quick build (berth build)', () => {
     assert.ok(!files.includes('.git'), '.git left out');
     await run('docker', ['rmi', pulled]);
 
-    assert.equal(await leftovers(), '', 'no container, network or volume left behind');
+    assert.equal(await leftovers(berth), '', 'no container, network or volume left behind');
     const tokens = await api<Array<{ name: string }>>(berth.url, adminCredentials, 'GET', '/api/v1/tokens');
     assert.ok(!tokens.body.some((t) => t.name.startsWith('berth-run-')), 'the run token is revoked');
   });
@@ -126,7 +112,7 @@ describe('quick build (berth build)', () => {
     const result = await berthCli(['build', '-t', 'demo/broken:1', context]);
     assert.equal(result.status, 1);
     assert.match(result.stderr, /run cb\d+ Failed/);
-    assert.equal(await leftovers(), '');
+    assert.equal(await leftovers(berth), '');
   });
 });
 
@@ -159,14 +145,14 @@ describe('quick run (berth run --cmd)', () => {
     assert.equal(cancel.status, 0, cancel.stderr);
     const done = await waitForStatus(id, ['Canceled', 'Failed', 'Succeeded'], 15_000);
     assert.equal(done.status, 'Canceled');
-    assert.equal(await leftovers(), '');
+    assert.equal(await leftovers(berth), '');
   });
 
   it('a run that exceeds --timeout ends as Timeout with nothing left behind', async () => {
     const result = await berthCli(['run', '--cmd', 'berth-fixture/busybox:1 sleep 60', '/dev/null', '--timeout', '3']);
     assert.equal(result.status, 1);
     assert.match(result.stderr, /Timeout/);
-    assert.equal(await leftovers(), '');
+    assert.equal(await leftovers(berth), '');
   });
 
   it('list-runs shows ACR columns and filters by status', async () => {

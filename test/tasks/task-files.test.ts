@@ -1,12 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { adminCredentials, cliPath, repoRoot, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
+import { adminCredentials, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { run } from '../helpers/commands.js';
 import { ensureBusyboxImage } from '../helpers/fixtures.js';
 import { api } from '../helpers/management.js';
+import { berthCliAsync, leftovers } from '../helpers/task-helpers.js';
 
 let berth: BerthProcess;
 let upstream: BerthProcess;
@@ -21,16 +21,8 @@ interface RunView {
   steps: Array<{ id: string; status: string; exitCode: number | null }>;
 }
 
-function berthCli(args: string[], input?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, BERTH_CONFIG_DIR: configDir }, cwd: repoRoot });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
+function berthCli(args: string[], input?: string) {
+  return berthCliAsync(configDir, args, input);
 }
 
 async function runFile(yaml: string, extra: string[] = [], context?: string): Promise<{ status: number | null; stdout: string; stderr: string; run: RunView | null }> {
@@ -46,9 +38,6 @@ function stepStatus(record: RunView): Record<string, string> {
   return Object.fromEntries(record.steps.map((s) => [s.id, `${s.status}${s.exitCode !== null ? `:${s.exitCode}` : ''}`]));
 }
 
-async function leftovers(): Promise<string> {
-  return (await run('docker', ['ps', '-aq', '--filter', 'label=berth.run'])).trim();
-}
 
 before(async () => {
   berth = await startBerth();
@@ -98,7 +87,7 @@ steps:
     });
     // "left" started at once, without waiting for web/probe
     assert.ok(stdout.indexOf('Executing step ID: left') < stdout.indexOf('Executing step ID: probe'));
-    assert.equal(await leftovers(), '', 'the detached service is removed when the run ends');
+    assert.equal(await leftovers(berth), '', 'the detached service is removed when the run ends');
   });
 
   it('retries, repeat and a failing step that stops the run', async () => {
@@ -145,7 +134,7 @@ steps:
     assert.match(record!.error ?? '', /timed out after 2s/);
     const log = await (await fetch(`${berth.url}/api/v1/runs/${record!.id}/logs`, { headers: { Authorization: `Basic ${Buffer.from(`admin:${adminCredentials.password}`).toString('base64')}` } })).text();
     assert.ok(!log.includes('very-secret-value-42'));
-    assert.equal(await leftovers(), '');
+    assert.equal(await leftovers(berth), '');
   });
 
   it('template and structure errors come back before anything runs, with line and column', async () => {
@@ -237,6 +226,6 @@ steps:
       headers: { Authorization: `Basic ${Buffer.from(`admin:${adminCredentials.password}`).toString('base64')}`, Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
     });
     assert.equal(stable.headers.get('docker-content-digest'), good, 'the last good base is kept');
-    assert.equal(await leftovers(), '');
+    assert.equal(await leftovers(berth), '');
   });
 });

@@ -8,6 +8,11 @@ import { create as createTar } from 'tar';
 import type { BuildRequest, ContainerRequest, LogSink, RegistryLogin, RunEnvironment, TaskRunner } from '../task-runner.js';
 
 const runLabel = 'berth.run';
+const agentLabel = 'berth.agent';
+
+function labels(env: Pick<RunEnvironment, 'runId' | 'agent'>): Record<string, string> {
+  return { [runLabel]: env.runId, [agentLabel]: env.agent };
+}
 
 class StepFailed extends Error {}
 
@@ -51,12 +56,11 @@ function follow(docker: Docker, stream: NodeJS.ReadableStream, log: LogSink, sig
 export class DockerTaskRunner implements TaskRunner {
   constructor(private readonly docker: Docker = new Docker()) {}
 
-  async prepare(runId: string): Promise<RunEnvironment> {
+  async prepare(runId: string, agent: string): Promise<RunEnvironment> {
     const name = `berth-run-${runId}-${Date.now().toString(36)}`;
-    const labels = { [runLabel]: runId };
-    await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels });
-    await this.docker.createVolume({ Name: name, Labels: labels });
-    return { runId, network: name, volume: name };
+    await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels({ runId, agent }) });
+    await this.docker.createVolume({ Name: name, Labels: labels({ runId, agent }) });
+    return { runId, agent, network: name, volume: name };
   }
 
   async build(env: RunEnvironment, request: BuildRequest, log: LogSink, signal: AbortSignal): Promise<void> {
@@ -105,7 +109,7 @@ export class DockerTaskRunner implements TaskRunner {
       Env: ['HOME=/workspace', ...extraEnv, ...request.env],
       ...(request.workingDir === null ? {} : { WorkingDir: request.workingDir ?? '/workspace' }),
       ...(request.user ? { User: request.user } : {}),
-      Labels: { [runLabel]: env.runId },
+      Labels: labels(env),
       HostConfig: { NetworkMode: env.network, Binds: binds, Privileged: request.privileged ?? false },
       NetworkingConfig: { EndpointsConfig: { [env.network]: { Aliases: request.name ? [request.name] : [] } } },
     });
@@ -165,11 +169,11 @@ export class DockerTaskRunner implements TaskRunner {
 
   private async helper(env: RunEnvironment): Promise<Docker.Container> {
     const image = await this.builtinImage('docker');
-    return this.docker.createContainer({ Image: image, Labels: { [runLabel]: env.runId }, HostConfig: { Binds: [`${env.volume}:/workspace`] } });
+    return this.docker.createContainer({ Image: image, Labels: labels(env), HostConfig: { Binds: [`${env.volume}:/workspace`] } });
   }
 
   async cleanup(env: RunEnvironment, temporaryImages: string[]): Promise<void> {
-    const filters = JSON.stringify({ label: [`${runLabel}=${env.runId}`] });
+    const filters = JSON.stringify({ label: [`${runLabel}=${env.runId}`, `${agentLabel}=${env.agent}`] });
     for (const info of await this.docker.listContainers({ all: true, filters })) {
       await this.docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
     }

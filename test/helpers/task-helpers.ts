@@ -1,0 +1,31 @@
+import { spawn } from 'node:child_process';
+import { adminCredentials, cliPath, repoRoot, type BerthProcess } from './berth-process.js';
+import { run } from './commands.js';
+import { api } from './management.js';
+
+/** The real CLI, asynchronously (runs stream for a while), with its own BERTH_CONFIG_DIR. */
+export function berthCliAsync(configDir: string, args: string[], input = ''): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, BERTH_CONFIG_DIR: configDir }, cwd: repoRoot });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+/** Containers, networks and volumes `berth`'s agents still own (other suites share the engine). */
+export async function leftovers(berth: BerthProcess): Promise<string> {
+  const runs = (await api<Array<{ agent: string | null }>>(berth.url, adminCredentials, 'GET', '/api/v1/runs?top=1000')).body;
+  const agents = [...new Set(runs.map((r) => r.agent).filter((a): a is string => a !== null))];
+  let found = '';
+  for (const agent of agents) {
+    const filter = `label=berth.agent=${agent}`;
+    found += await run('docker', ['ps', '-aq', '--filter', filter]);
+    found += await run('docker', ['network', 'ls', '-q', '--filter', filter]);
+    found += await run('docker', ['volume', 'ls', '-q', '--filter', filter]);
+  }
+  return found.trim();
+}
