@@ -9,6 +9,7 @@ import { registerAdminCommands, registerAuditCommands, registerConfigCommands, r
 import { registerWebhookCommands } from './commands/webhook.js';
 import { registerImportCommands } from './commands/import.js';
 import { registerRunCommands } from './commands/runs.js';
+import { registerTaskCommands } from './commands/task.js';
 import { CliError } from './api-client.js';
 import { berthVersion } from '../version.js';
 
@@ -28,6 +29,7 @@ registerConfigCommands(program);
 registerAuditCommands(program);
 registerWebhookCommands(program);
 registerImportCommands(program);
+registerTaskCommands(program);
 registerRunCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {

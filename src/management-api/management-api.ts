@@ -13,6 +13,8 @@ import type { ImportService, Requester } from '../import/import-service.js';
 import { importRoutes } from './import-routes.js';
 import type { RunService } from '../tasks/run-service.js';
 import { runRoutes } from './run-routes.js';
+import type { TaskService } from '../tasks/task-service.js';
+import { taskRoutes } from './task-routes.js';
 
 export interface ManagementApiOptions {
   access: AccessManagement;
@@ -22,6 +24,7 @@ export interface ManagementApiOptions {
   webhooks: WebhookService;
   imports: ImportService;
   runs: RunService;
+  tasks: TaskService;
   version: string;
 }
 
@@ -240,6 +243,7 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
   webhookRoutes(app, options.webhooks, ctx);
   importRoutes(app, options.imports, requester);
   runRoutes(app, options.runs, ctx);
+  taskRoutes(app, options.tasks, ctx);
 
   // settings, keys, audit
   app.get('/api/v1/settings', { schema: { tags: ['settings'] } }, async () => access.getSettings());

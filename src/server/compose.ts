@@ -24,6 +24,8 @@ import { SqlImportStore } from '../metadata/sql/sql-import-store.js';
 import { SqlRunStore } from '../metadata/sql/sql-run-store.js';
 import { ContextStore } from '../tasks/context-store.js';
 import { RunService } from '../tasks/run-service.js';
+import { TaskService } from '../tasks/task-service.js';
+import { SqlTaskStore } from '../metadata/sql/sql-task-store.js';
 import { RunAgent, type RunCredentialIssuer } from '../tasks/agent.js';
 import { DockerTaskRunner } from '../tasks/docker/docker-runner.js';
 import type { AccessManagement } from '../auth/access-management.js';
@@ -119,6 +121,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     webhooks,
     imports,
     runs,
+    tasks: new TaskService(new SqlTaskStore(db), runs, contexts),
     version: berthVersion,
   });
 

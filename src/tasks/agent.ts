@@ -170,7 +170,8 @@ export class RunAgent {
       clearInterval(watch);
       if (env) await this.runner.cleanup(env, temporaryImages).catch((e: unknown) => this.log.error({ err: e, run: run.id }, 'run cleanup failed'));
       await this.credentials.revoke(run.id).catch(() => undefined);
-      if (run.spec.contextId) await this.contexts.delete(run.spec.contextId).catch(() => undefined);
+      // A quick run's uploaded context is done with; a task keeps its own for the next run.
+      if (run.spec.contextId && run.taskName === null) await this.contexts.delete(run.spec.contextId).catch(() => undefined);
       const seconds = Math.round((Date.now() - started) / 1000);
       logger.write(status === 'Succeeded' ? `Run ID: ${run.id} was successful after ${seconds}s\n` : `Run ID: ${run.id} failed after ${seconds}s. Error: ${error}\n`);
       await logger.close();

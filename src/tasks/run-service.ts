@@ -8,6 +8,8 @@ export const defaultRunTimeoutSeconds = 3600;
 
 export interface QuickBuildRequest {
   contextId: string;
+  /** Set when a task runs (the run then belongs to it and its context is the task's). */
+  taskName?: string | null;
   tags: string[];
   dockerfile?: string;
   buildArgs?: Record<string, string>;
@@ -19,6 +21,7 @@ export interface QuickBuildRequest {
 
 export interface FileRunRequest {
   contextId?: string | null;
+  taskName?: string | null;
   taskFile: string;
   values?: Record<string, unknown>;
   secrets?: Record<string, string>;
@@ -60,7 +63,7 @@ export class RunService {
       target: request.target ?? null,
       noPush: request.noPush ?? false,
     };
-    const run = await this.create(requestedBy, 'QuickBuild', spec, request.timeoutSeconds);
+    const run = await this.create(requestedBy, request.taskName ? 'AutoBuild' : 'QuickBuild', spec, request.timeoutSeconds, request.taskName ?? null);
     if (secretNames.length > 0) this.secrets.set(run.id, request.secretBuildArgs!);
     return run;
   }
@@ -76,7 +79,7 @@ export class RunService {
     const placeholder = { ID: 'cb0', Registry: 'registry', RegistryName: 'registry', Date: '', OS: 'linux', Architecture: 'amd64', TaskName: '', Commit: '', Branch: '', SharedVolume: '' };
     parseTaskFile(request.taskFile, { Run: placeholder, Values: request.values ?? {}, Secrets: secrets });
     const spec: RunSpec = { kind: 'file', contextId: request.contextId ?? null, taskFile: request.taskFile, values: request.values ?? {}, secretNames: Object.keys(secrets) };
-    const run = await this.create(requestedBy, 'QuickRun', spec, request.timeoutSeconds);
+    const run = await this.create(requestedBy, request.taskName ? 'AutoRun' : 'QuickRun', spec, request.timeoutSeconds, request.taskName ?? null);
     if (Object.keys(secrets).length > 0) this.secrets.set(run.id, secrets);
     return run;
   }
@@ -109,11 +112,11 @@ export class RunService {
     return this.store.readLog(id, afterSeq);
   }
 
-  private async create(requestedBy: string, runType: RunRecord['runType'], spec: RunSpec, timeoutSeconds: number | undefined): Promise<RunRecord> {
+  private async create(requestedBy: string, runType: RunRecord['runType'], spec: RunSpec, timeoutSeconds: number | undefined, taskName: string | null = null): Promise<RunRecord> {
     const timeout = timeoutSeconds ?? defaultRunTimeoutSeconds;
     if (!Number.isInteger(timeout) || timeout < 1 || timeout > 8 * 3600) throw new RegistryError('INVALID_REQUEST', '--timeout is 1 to 28800 seconds');
     const run = await this.store.createRun({
-      taskName: null,
+      taskName,
       runType,
       trigger: 'Manual',
       platform: 'linux',

@@ -45,7 +45,7 @@ export interface RunRecord {
   id: string;
   seq: number;
   taskName: string | null;
-  runType: 'QuickBuild' | 'QuickRun';
+  runType: 'QuickBuild' | 'QuickRun' | 'AutoBuild' | 'AutoRun';
   trigger: 'Manual';
   status: RunStatus;
   platform: string;

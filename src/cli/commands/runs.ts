@@ -35,11 +35,11 @@ function readTaskFile(file: string, context: string): string {
 }
 
 /** Repeatable single-value options, as az takes them (`-t a -t b`). */
-function collect(value: string, previous: string[]): string[] {
+export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-function keyValues(values: string[] | undefined, flag: string): Record<string, string> {
+export function keyValues(values: string[] | undefined, flag: string): Record<string, string> {
   const result: Record<string, string> = {};
   for (const value of values ?? []) {
     const eq = value.indexOf('=');
@@ -56,7 +56,7 @@ async function uploadContext(client: ApiClient, folder: string): Promise<string>
 }
 
 /** Streams a run's log to stdout until it ends; returns the final run. */
-async function followRun(client: ApiClient, id: string, showLogs: boolean): Promise<RunRecord> {
+export async function followRun(client: ApiClient, id: string, showLogs: boolean): Promise<RunRecord> {
   if (showLogs) {
     const response = await client.raw('GET', `/api/v1/runs/${id}/logs?follow=true`);
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
@@ -69,7 +69,7 @@ async function followRun(client: ApiClient, id: string, showLogs: boolean): Prom
 }
 
 /** The CLI's exit code is the run's result (ACR gets this wrong). */
-function finish(run: RunRecord): void {
+export function finish(run: RunRecord): void {
   if (run.status !== 'Succeeded') throw new CliError(`run ${run.id} ${run.status}${run.error ? `: ${run.error}` : ''}`);
 }
 
@@ -141,6 +141,7 @@ export function registerRunCommands(program: Command): void {
     finish(done);
   });
 
+  // `berth task` itself is registered by the task commands; the run-related subcommands join it.
   const task = program.commands.find((c) => c.name() === 'task') ?? program.command('task').description('tasks and runs (az acr task)');
   withOutput(
     task

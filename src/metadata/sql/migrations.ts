@@ -229,6 +229,18 @@ function runs(dialect: SqlDialectName): Migration {
   };
 }
 
+function tasks(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('tasks')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('record', 'text', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 class InCodeMigrations implements MigrationProvider {
   constructor(private readonly dialect: SqlDialectName) {}
   async getMigrations(): Promise<Record<string, Migration>> {
@@ -238,6 +250,7 @@ class InCodeMigrations implements MigrationProvider {
       '0003_webhooks': webhooks(this.dialect),
       '0004_imports': imports(),
       '0005_runs': runs(this.dialect),
+      '0006_tasks': tasks(),
     };
   }
 }

@@ -167,7 +167,13 @@ export interface RunLogsTable {
   text: string;
 }
 
+export interface TasksTable {
+  name: string;
+  record: string;
+}
+
 export interface Database {
+  tasks: TasksTable;
   runs: RunsTable;
   run_logs: RunLogsTable;
   imports: ImportsTable;

@@ -1,0 +1,117 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import type { TaskRecord } from '../../tasks/task-store.js';
+import type { RunRecord } from '../../tasks/run-store.js';
+import { ApiClient, CliError } from '../api-client.js';
+import { packContext } from '../context-archive.js';
+import { outputFormat, print, printMessage, withOutput, type Column } from '../output.js';
+import { collect, finish, followRun, keyValues } from './runs.js';
+
+const columns: Column<TaskRecord>[] = [
+  ['NAME', (t) => t.name],
+  ['PLATFORM', (t) => t.platform],
+  ['STATUS', (t) => t.status],
+  ['SOURCE REPOSITORY', (t) => (t.contextId ? 'uploaded context' : '')],
+  ['TRIGGERS', () => ''],
+];
+
+interface TaskOptions {
+  name: string;
+  file?: string;
+  cmd?: string;
+  image: string[];
+  arg: string[];
+  dockerfile?: string;
+  context?: string;
+  set: string[];
+  values?: string;
+  timeout?: string;
+  status?: string;
+  output?: string;
+}
+
+async function taskBody(client: ApiClient, o: TaskOptions, creating: boolean): Promise<Record<string, unknown>> {
+  const kinds = [o.file, o.cmd, o.dockerfile].filter(Boolean).length;
+  if (creating && kinds !== 1) throw new CliError('give one of --file (a task file), --cmd, or -f Dockerfile with --image');
+  const body: Record<string, unknown> = {};
+  if (o.file) {
+    if (!existsSync(o.file)) throw new CliError(`task file "${o.file}" not found`);
+    body.taskFile = readFileSync(o.file, 'utf8');
+  }
+  if (o.cmd) body.command = o.cmd;
+  if (o.dockerfile) body.dockerfile = o.dockerfile;
+  if (o.image.length > 0) body.images = o.image;
+  if (o.arg.length > 0) body.buildArgs = keyValues(o.arg, '--arg');
+  if (o.context && o.context !== '/dev/null') {
+    body.contextId = (await client.call<{ id: string }>('POST', '/api/v1/contexts', Readable.toWeb(packContext(o.context)), 'application/x-tar')).id;
+  } else if (o.context === '/dev/null') body.contextId = null;
+  const values = { ...(o.values ? (parseYaml(readFileSync(o.values, 'utf8')) as Record<string, unknown>) : {}), ...keyValues(o.set, '--set') };
+  if (Object.keys(values).length > 0) body.values = values;
+  if (o.timeout) body.timeout = Number(o.timeout);
+  if (o.status) {
+    if (o.status !== 'Enabled' && o.status !== 'Disabled') throw new CliError('--status takes Enabled or Disabled');
+    body.status = o.status;
+  }
+  return body;
+}
+
+function taskOptions(command: Command): Command {
+  return command
+    .requiredOption('-n, --name <name>', 'task name')
+    .option('--file <task.yaml>', 'a multi-step task file')
+    .option('--cmd <command>', 'a single command: IMAGE [ARGS...]')
+    .option('-f, --dockerfile <path>', 'build this Dockerfile (with --image)')
+    .option('-t, --image <repo:tag>', 'image the build task pushes (repeatable)', collect, [])
+    .option('--arg <key=value>', 'a build argument of a build task (repeatable)', collect, [])
+    .option('-c, --context <folder>', 'source folder, uploaded with the task (or /dev/null)')
+    .option('--set <key=value>', 'a value for {{.Values.key}} (repeatable)', collect, [])
+    .option('--values <file.yaml>', 'a YAML file of values')
+    .option('--timeout <seconds>', 'run timeout (default 3600)')
+    .option('--status <status>', 'Enabled or Disabled');
+}
+
+export function registerTaskCommands(program: Command): void {
+  const task = program.command('task').description('tasks and runs (az acr task)');
+  const path = (name: string) => `/api/v1/tasks/${encodeURIComponent(name)}`;
+
+  withOutput(taskOptions(task.command('create').description('create a task'))).action(async (o: TaskOptions) => {
+    const client = ApiClient.fromStoredLogin();
+    print(outputFormat(o), await client.call<TaskRecord>('POST', '/api/v1/tasks', { name: o.name, ...(await taskBody(client, o, true)) }), columns);
+  });
+  withOutput(taskOptions(task.command('update').description('change a task'))).action(async (o: TaskOptions) => {
+    const client = ApiClient.fromStoredLogin();
+    print(outputFormat(o), await client.call<TaskRecord>('PATCH', path(o.name), await taskBody(client, o, false)), columns);
+  });
+  withOutput(task.command('show').description('show a task').requiredOption('-n, --name <name>', 'task name')).action(async (o: { name: string; output?: string }) => {
+    print(outputFormat(o), await ApiClient.fromStoredLogin().call<TaskRecord>('GET', path(o.name)), columns);
+  });
+  withOutput(task.command('list').description('list tasks')).action(async (o: { output?: string }) => {
+    print(outputFormat(o), await ApiClient.fromStoredLogin().call<TaskRecord[]>('GET', '/api/v1/tasks'), columns);
+  });
+  withOutput(task.command('delete').description('delete a task').requiredOption('-n, --name <name>', 'task name').option('-y, --yes', 'do not ask')).action(
+    async (o: { name: string; output?: string }) => {
+      await ApiClient.fromStoredLogin().call('DELETE', path(o.name));
+      printMessage(outputFormat(o), `Deleted task ${o.name}`, { name: o.name, deleted: true });
+    },
+  );
+  withOutput(
+    task
+      .command('run')
+      .description('run a task now; the exit code is the run result')
+      .requiredOption('-n, --name <name>', 'task name')
+      .option('--set <key=value>', 'override a value (repeatable)', collect, [])
+      .option('--set-secret <key=value>', 'a secret for this run (repeatable)', collect, [])
+      .option('--no-logs', 'do not stream the log')
+      .option('--no-wait', 'return once the run is queued'),
+  ).action(async (o: { name: string; set: string[]; setSecret: string[]; logs: boolean; wait: boolean; output?: string }) => {
+    const client = ApiClient.fromStoredLogin();
+    const run = await client.call<RunRecord>('POST', `${path(o.name)}/runs`, { values: keyValues(o.set, '--set'), secrets: keyValues(o.setSecret, '--set-secret') });
+    const format = outputFormat(o);
+    if (!o.wait) return printMessage(format, `Queued a run with ID: ${run.id}`, run);
+    const done = await followRun(client, run.id, o.logs && format === 'table');
+    if (format === 'json') printMessage(format, '', done);
+    finish(done);
+  });
+}

@@ -1,0 +1,58 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AuditContext } from '../audit/audit-log.js';
+import type { TaskInput, TaskService } from '../tasks/task-service.js';
+
+const nameParams = { type: 'object', properties: { name: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['name'] } as const;
+const taskBody = {
+  type: 'object',
+  properties: {
+    taskFile: { type: ['string', 'null'], maxLength: 1048576 },
+    command: { type: ['string', 'null'] },
+    dockerfile: { type: ['string', 'null'] },
+    images: { type: 'array', items: { type: 'string' } },
+    buildArgs: { type: 'object', additionalProperties: { type: 'string' } },
+    contextId: { type: ['string', 'null'] },
+    values: { type: 'object' },
+    timeout: { type: 'integer' },
+    status: { type: 'string', enum: ['Enabled', 'Disabled'] },
+  },
+  additionalProperties: false,
+} as const;
+
+type TaskBody = Omit<TaskInput, 'timeoutSeconds'> & { timeout?: number };
+
+const toInput = ({ timeout, ...rest }: TaskBody): TaskInput => ({ ...rest, ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}) });
+
+/** /api/v1/tasks: ACR's `az acr task create|update|show|list|delete|run`. */
+export function taskRoutes(app: FastifyInstance, tasks: TaskService, ctx: (request: FastifyRequest) => AuditContext): void {
+  const tags = ['tasks'];
+  app.get('/api/v1/tasks', { schema: { tags } }, async () => tasks.list());
+  app.post<{ Body: TaskBody & { name: string } }>(
+    '/api/v1/tasks',
+    { schema: { tags, body: { ...taskBody, properties: { ...taskBody.properties, name: { type: 'string' } }, required: ['name'] } } },
+    async (request, reply) => {
+      const { name, ...rest } = request.body;
+      return reply.code(201).send(await tasks.create(name, toInput(rest)));
+    },
+  );
+  app.get<{ Params: { name: string } }>('/api/v1/tasks/:name', { schema: { tags, params: nameParams } }, async (request) => tasks.show(request.params.name));
+  app.patch<{ Params: { name: string }; Body: TaskBody }>('/api/v1/tasks/:name', { schema: { tags, params: nameParams, body: taskBody } }, async (request) =>
+    tasks.update(request.params.name, toInput(request.body)),
+  );
+  app.delete<{ Params: { name: string } }>('/api/v1/tasks/:name', { schema: { tags, params: nameParams } }, async (request, reply) => {
+    await tasks.delete(request.params.name);
+    return reply.code(204).send();
+  });
+  app.post<{ Params: { name: string }; Body: { values?: Record<string, unknown>; secrets?: Record<string, string> } }>(
+    '/api/v1/tasks/:name/runs',
+    {
+      schema: {
+        tags,
+        summary: 'Run a task now (a Manual trigger)',
+        params: nameParams,
+        body: { type: 'object', properties: { values: { type: 'object' }, secrets: { type: 'object', additionalProperties: { type: 'string' } } }, additionalProperties: false },
+      },
+    },
+    async (request, reply) => reply.code(202).send(await tasks.run(request.params.name, ctx(request).actor, request.body?.values ?? {}, request.body?.secrets ?? {})),
+  );
+}

@@ -1,0 +1,122 @@
+import { RegistryError } from '../registry/errors.js';
+import type { ContextStore } from './context-store.js';
+import { defaultRunTimeoutSeconds, type RunService } from './run-service.js';
+import type { RunRecord } from './run-store.js';
+import { parseTaskFile } from './task-file.js';
+import type { TaskRecord, TaskStore } from './task-store.js';
+
+const namePattern = /^[a-zA-Z0-9][a-zA-Z0-9-]{4,49}$/;
+
+export interface TaskInput {
+  taskFile?: string | null;
+  command?: string | null;
+  dockerfile?: string | null;
+  images?: string[];
+  buildArgs?: Record<string, string>;
+  contextId?: string | null;
+  values?: Record<string, unknown>;
+  timeoutSeconds?: number;
+  status?: 'Enabled' | 'Disabled';
+}
+
+const invalid = (message: string): RegistryError => new RegistryError('INVALID_REQUEST', message);
+
+/** Tasks (ACR: `az acr task`): a saved task file, command or build, run on demand (triggers later). */
+export class TaskService {
+  constructor(
+    private readonly store: TaskStore,
+    private readonly runs: RunService,
+    private readonly contexts: ContextStore,
+  ) {}
+
+  list(): Promise<TaskRecord[]> {
+    return this.store.listTasks();
+  }
+
+  async show(name: string): Promise<TaskRecord> {
+    const task = await this.store.getTask(name);
+    if (!task) throw new RegistryError('NOT_FOUND', `task "${name}" not found`);
+    return task;
+  }
+
+  async create(name: string, input: TaskInput): Promise<TaskRecord> {
+    if (!namePattern.test(name)) throw invalid('task names are 5-50 letters, digits or "-"');
+    if (await this.store.getTask(name)) throw new RegistryError('CONFLICT', `task "${name}" already exists`);
+    const now = new Date().toISOString();
+    const task = this.validate({
+      name,
+      kind: input.taskFile ? 'file' : input.command ? 'cmd' : 'build',
+      taskFile: input.taskFile ?? null,
+      command: input.command ?? null,
+      dockerfile: input.dockerfile ?? null,
+      images: input.images ?? [],
+      buildArgs: input.buildArgs ?? {},
+      contextId: input.contextId ?? null,
+      values: input.values ?? {},
+      timeoutSeconds: input.timeoutSeconds ?? defaultRunTimeoutSeconds,
+      status: input.status ?? 'Enabled',
+      platform: 'linux',
+      createdAt: now,
+      updatedAt: now,
+    });
+    await this.store.putTask(task);
+    return task;
+  }
+
+  async update(name: string, input: TaskInput): Promise<TaskRecord> {
+    const current = await this.show(name);
+    const updated = this.validate({
+      ...current,
+      ...(input.taskFile !== undefined ? { taskFile: input.taskFile, kind: 'file' as const } : {}),
+      ...(input.command !== undefined ? { command: input.command, kind: 'cmd' as const } : {}),
+      ...(input.dockerfile !== undefined ? { dockerfile: input.dockerfile } : {}),
+      ...(input.images !== undefined ? { images: input.images } : {}),
+      ...(input.buildArgs !== undefined ? { buildArgs: { ...current.buildArgs, ...input.buildArgs } } : {}),
+      ...(input.contextId !== undefined ? { contextId: input.contextId } : {}),
+      ...(input.values !== undefined ? { values: { ...current.values, ...input.values } } : {}),
+      ...(input.timeoutSeconds !== undefined ? { timeoutSeconds: input.timeoutSeconds } : {}),
+      ...(input.status !== undefined ? { status: input.status } : {}),
+      updatedAt: new Date().toISOString(),
+    });
+    if (input.contextId !== undefined && current.contextId && current.contextId !== input.contextId) await this.contexts.delete(current.contextId);
+    await this.store.putTask(updated);
+    return updated;
+  }
+
+  async delete(name: string): Promise<void> {
+    const task = await this.show(name);
+    await this.store.deleteTask(name);
+    if (task.contextId) await this.contexts.delete(task.contextId);
+  }
+
+  /** `berth task run`: a manual run with the task's values (overridden by `values`). */
+  async run(name: string, requestedBy: string, values: Record<string, unknown> = {}, secrets: Record<string, string> = {}): Promise<RunRecord> {
+    const task = await this.show(name);
+    if (task.status === 'Disabled') throw new RegistryError('CONFLICT', `task "${name}" is disabled`);
+    const base = { taskName: task.name, contextId: task.contextId, timeoutSeconds: task.timeoutSeconds };
+    if (task.kind === 'build') {
+      return this.runs.quickBuild(requestedBy, { ...base, contextId: task.contextId!, tags: task.images, dockerfile: task.dockerfile ?? 'Dockerfile', buildArgs: task.buildArgs ?? {} });
+    }
+    return this.runs.fileRun(requestedBy, { ...base, taskFile: taskFileOf(task), values: { ...task.values, ...values }, secrets });
+  }
+
+  private validate(task: TaskRecord): TaskRecord {
+    if (task.kind === 'build') {
+      if (!task.dockerfile) throw invalid('give --file (a task file), --cmd, or -f Dockerfile with --image');
+      if (task.images.length === 0) throw invalid('a build task needs at least one --image');
+      if (!task.contextId) throw invalid('a build task needs a --context');
+    }
+    if (!Number.isInteger(task.timeoutSeconds) || task.timeoutSeconds < 1 || task.timeoutSeconds > 8 * 3600) throw invalid('--timeout is 1 to 28800 seconds');
+    if (task.kind !== 'build') {
+      const placeholder = { ID: 'cb0', Registry: 'registry', RegistryName: 'registry', Date: '', OS: 'linux', Architecture: 'amd64', TaskName: task.name, Commit: '', Branch: '', SharedVolume: '' };
+      parseTaskFile(taskFileOf(task), { Run: placeholder, Values: task.values, Secrets: new Proxy({}, { get: () => 'secret' }) as Record<string, string> });
+    }
+    return task;
+  }
+}
+
+/** A cmd task is a one-step task file, as `az acr run --cmd` generates (v1.1.0, no workdir override). */
+function taskFileOf(task: TaskRecord): string {
+  if (task.kind === 'file') return task.taskFile!;
+  return `version: v1.1.0\nsteps:\n  - cmd: ${JSON.stringify(task.command)}\n    disableWorkingDirectoryOverride: true\n`;
+}

@@ -1,0 +1,26 @@
+export interface TaskRecord {
+  name: string;
+  /** file: a task file; cmd: one command; build: one Dockerfile build pushed to `images`. */
+  kind: 'file' | 'cmd' | 'build';
+  taskFile: string | null;
+  command: string | null;
+  dockerfile: string | null;
+  images: string[];
+  /** Build arguments of a build task (`--arg`). */
+  buildArgs: Record<string, string>;
+  /** A snapshot of the source uploaded with the task (git and URL contexts come with triggers). */
+  contextId: string | null;
+  values: Record<string, unknown>;
+  timeoutSeconds: number;
+  status: 'Enabled' | 'Disabled';
+  platform: 'linux';
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface TaskStore {
+  getTask(name: string): Promise<TaskRecord | null>;
+  listTasks(): Promise<TaskRecord[]>;
+  putTask(task: TaskRecord): Promise<void>;
+  deleteTask(name: string): Promise<boolean>;
+}
