@@ -10,6 +10,7 @@ import { registerWebhookCommands } from './commands/webhook.js';
 import { registerImportCommands } from './commands/import.js';
 import { registerRunCommands } from './commands/runs.js';
 import { registerTaskCommands } from './commands/task.js';
+import { registerSecretCommands } from './commands/secret.js';
 import { CliError } from './api-client.js';
 import { berthVersion } from '../version.js';
 
@@ -30,6 +31,7 @@ registerAuditCommands(program);
 registerWebhookCommands(program);
 registerImportCommands(program);
 registerTaskCommands(program);
+registerSecretCommands(program);
 registerRunCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -13,6 +13,7 @@ export function registerServeCommand(program: Command): void {
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--log-level <level>', 'trace|debug|info|warn|error (default info)')
     .option('--auth <mode>', 'required (default) or none: no authentication at all, for local experiments')
+    .option('--secret-key-file <file>', 'key for secrets at rest (or BERTH_SECRET_KEY; default: generated in the data dir)')
     .action(async (options: SettingsOverrides) => {
       const settings = resolveSettings(options);
       const server = await composeServer(settings);

@@ -18,6 +18,9 @@ export interface Settings {
   webhookRetry: { initialBackoffMs: number; maxBackoffMs: number; giveUpAfterHours: number };
   /** Only read on first start, to create the admin user; never printed. */
   adminPassword: string | undefined;
+  /** Key for secrets at rest: BERTH_SECRET_KEY (never printed), or a key file. */
+  secretKey: string | undefined;
+  secretKeyFile: string | undefined;
 }
 
 /** Options as given on the command line; absent ones fall back to env, config file, defaults. */
@@ -29,9 +32,11 @@ export interface SettingsOverrides {
   tlsKey?: string;
   logLevel?: string;
   auth?: string;
+  secretKeyFile?: string;
 }
 
 interface ConfigFile {
+  secretKeyFile?: string;
   listen?: string;
   dataDir?: string;
   tls?: { cert?: string; key?: string };
@@ -66,7 +71,7 @@ function readConfigFile(path: string): ConfigFile {
   const parsed: unknown = parseYaml(text);
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new SettingsError(`config file ${path} must be a YAML mapping`);
-  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks']);
+  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile']);
   const unknown = Object.keys(parsed).filter((k) => !known.has(k));
   if (unknown.length > 0) throw new SettingsError(`config file ${path}: unknown keys ${unknown.join(', ')}`);
   return parsed as ConfigFile;
@@ -110,6 +115,8 @@ export function resolveSettings(overrides: SettingsOverrides, processEnv: NodeJS
       giveUpAfterHours: number('webhook give-up time', file.webhooks?.giveUpAfterHours ?? 24),
     },
     adminPassword: env.BERTH_ADMIN_PASSWORD,
+    secretKey: env.BERTH_SECRET_KEY,
+    secretKeyFile: overrides.secretKeyFile ?? env.BERTH_SECRET_KEY_FILE ?? file.secretKeyFile,
   };
 }
 
@@ -133,5 +140,6 @@ export function describeSettings(settings: Settings): Record<string, unknown> {
     loginThrottle: settings.loginThrottle,
     tokenLifetimes: settings.tokenLifetimes,
     webhookRetry: settings.webhookRetry,
+    secretKey: settings.secretKey ? 'from BERTH_SECRET_KEY' : (settings.secretKeyFile ?? '<data-dir>/secret.key'),
   };
 }

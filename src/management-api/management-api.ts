@@ -15,6 +15,8 @@ import type { RunService } from '../tasks/run-service.js';
 import { runRoutes } from './run-routes.js';
 import type { TaskService } from '../tasks/task-service.js';
 import { taskRoutes } from './task-routes.js';
+import type { SecretStore } from '../secrets/secret-store.js';
+import { secretRoutes } from './secret-routes.js';
 
 export interface ManagementApiOptions {
   access: AccessManagement;
@@ -25,6 +27,7 @@ export interface ManagementApiOptions {
   imports: ImportService;
   runs: RunService;
   tasks: TaskService;
+  secrets: SecretStore;
   version: string;
 }
 
@@ -244,6 +247,7 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
   importRoutes(app, options.imports, requester);
   runRoutes(app, options.runs, ctx);
   taskRoutes(app, options.tasks, ctx);
+  secretRoutes(app, options.secrets);
 
   // settings, keys, audit
   app.get('/api/v1/settings', { schema: { tags: ['settings'] } }, async () => access.getSettings());

@@ -23,7 +23,15 @@ type TaskBody = Omit<TaskInput, 'timeoutSeconds'> & { timeout?: number };
 
 const toInput = ({ timeout, ...rest }: TaskBody): TaskInput => ({ ...rest, ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}) });
 
-/** /api/v1/tasks: ACR's `az acr task create|update|show|list|delete|run`. */
+const credentialParams = { type: 'object', properties: { name: { type: 'string' }, server: { type: 'string' } }, required: ['name', 'server'] } as const;
+const credentialBody = {
+  type: 'object',
+  properties: { loginServer: { type: 'string' }, username: { type: 'string' }, password: { type: 'string' } },
+  required: ['loginServer', 'username', 'password'],
+  additionalProperties: false,
+} as const;
+
+/** /api/v1/tasks: ACR's `az acr task create|update|show|list|delete|run` and `task credential`. */
 export function taskRoutes(app: FastifyInstance, tasks: TaskService, ctx: (request: FastifyRequest) => AuditContext): void {
   const tags = ['tasks'];
   app.get('/api/v1/tasks', { schema: { tags } }, async () => tasks.list());
@@ -41,6 +49,27 @@ export function taskRoutes(app: FastifyInstance, tasks: TaskService, ctx: (reque
   );
   app.delete<{ Params: { name: string } }>('/api/v1/tasks/:name', { schema: { tags, params: nameParams } }, async (request, reply) => {
     await tasks.delete(request.params.name);
+    return reply.code(204).send();
+  });
+  app.get<{ Params: { name: string } }>('/api/v1/tasks/:name/credentials', { schema: { tags, params: nameParams } }, async (request) => tasks.listCredentials(request.params.name));
+  app.post<{ Params: { name: string }; Body: { loginServer: string; username: string; password: string } }>(
+    '/api/v1/tasks/:name/credentials',
+    { schema: { tags, summary: 'Add a login for another registry (values are sealed, or name stored secrets)', params: nameParams, body: credentialBody } },
+    async (request, reply) => {
+      await tasks.setCredential(request.params.name, request.body, 'add');
+      return reply.code(201).send(await tasks.listCredentials(request.params.name));
+    },
+  );
+  app.put<{ Params: { name: string; server: string }; Body: { loginServer: string; username: string; password: string } }>(
+    '/api/v1/tasks/:name/credentials/:server',
+    { schema: { tags, params: credentialParams, body: credentialBody } },
+    async (request) => {
+      await tasks.setCredential(request.params.name, request.body, 'update');
+      return tasks.listCredentials(request.params.name);
+    },
+  );
+  app.delete<{ Params: { name: string; server: string } }>('/api/v1/tasks/:name/credentials/:server', { schema: { tags, params: credentialParams } }, async (request, reply) => {
+    await tasks.removeCredential(request.params.name, request.params.server);
     return reply.code(204).send();
   });
   app.post<{ Params: { name: string }; Body: { values?: Record<string, unknown>; secrets?: Record<string, string> } }>(

@@ -29,6 +29,8 @@ import { SqlTaskStore } from '../metadata/sql/sql-task-store.js';
 import { RunAgent, type RunCredentialIssuer } from '../tasks/agent.js';
 import { DockerTaskRunner } from '../tasks/docker/docker-runner.js';
 import type { AccessManagement } from '../auth/access-management.js';
+import { SecretCipher } from '../secrets/secret-cipher.js';
+import { SecretStore } from '../secrets/secret-store.js';
 import { createHttpApp } from './http-app.js';
 
 export interface BerthServer {
@@ -113,7 +115,14 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     const port = boundAddress.split(':').pop();
     return ['0.0.0.0', '::', 'localhost'].includes(settings.host) || settings.host.startsWith('127.') ? `127.0.0.1:${port}` : boundAddress;
   };
-  const agent = new RunAgent(runStore, runs, contexts, new DockerTaskRunner(), runCredentials(accessControl.http ? accessControl.management : null), runRegistryHost, app.log);
+  const { cipher, generatedFile } = SecretCipher.fromSettings({ keyText: settings.secretKey, keyFile: settings.secretKeyFile, dataDir: settings.dataDir });
+  if (generatedFile) app.log.warn({ file: generatedFile }, 'generated a key for secrets at rest; keep it with (and as safe as) the data, or give BERTH_SECRET_KEY');
+  const secrets = new SecretStore(db, cipher);
+  const tasks = new TaskService(new SqlTaskStore(db), runs, contexts, secrets);
+  const agent = new RunAgent(runStore, runs, contexts, new DockerTaskRunner(), runCredentials(accessControl.http ? accessControl.management : null), runRegistryHost, {
+    secret: (name) => secrets.reveal(name),
+    taskLogins: (name) => tasks.logins(name),
+  }, app.log);
   await app.register(managementApi, {
     access: accessControl.management,
     audit: accessControl.audit,
@@ -121,7 +130,8 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     webhooks,
     imports,
     runs,
-    tasks: new TaskService(new SqlTaskStore(db), runs, contexts),
+    tasks,
+    secrets,
     version: berthVersion,
   });
 

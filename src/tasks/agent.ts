@@ -6,8 +6,14 @@ import type { OutputImage, RunRecord, RunStatus, RunStore, StepRecord } from './
 import type { RegistryLogin, RunEnvironment, TaskRunner } from './task-runner.js';
 import { renderRunTemplate, runDate, shellWords, type RunVariables } from './templating.js';
 import { splitReference } from './docker/docker-runner.js';
-import { parseTaskFile } from './task-file.js';
+import { parseTaskFile, placeholderSecrets } from './task-file.js';
 import { executeTask } from './task-executor.js';
+
+/** What a run may use besides its own registry token: stored secrets and its task's credentials. */
+export interface RunResources {
+  secret(name: string): Promise<string>;
+  taskLogins(taskName: string): Promise<RegistryLogin[]>;
+}
 
 /** Short-lived registry credentials for one run, limited to what it needs. */
 export interface RunCredentialIssuer {
@@ -40,6 +46,7 @@ export class RunAgent {
     private readonly runner: TaskRunner,
     private readonly credentials: RunCredentialIssuer,
     private readonly registryHost: () => string,
+    private readonly resources: RunResources,
     private readonly log: FastifyBaseLogger,
     private readonly maxConcurrentRuns = 2,
   ) {}
@@ -102,7 +109,7 @@ export class RunAgent {
         const tags = spec.tags.map((t) => this.qualify(renderRunTemplate(t, vars)));
         temporaryImages = tags;
         const login = await this.credentials.issue(run.id, tags.map((t) => splitReference(t)[0].slice(this.registryHost().length + 1)), run.timeoutSeconds + 300);
-        const logins: RegistryLogin[] = login ? [{ server: this.registryHost(), ...login }] : [];
+        const logins: RegistryLogin[] = [...(login ? [{ server: this.registryHost(), ...login }] : []), ...(run.taskName ? await this.resources.taskLogins(run.taskName) : [])];
         const buildArgs = Object.fromEntries(Object.entries(spec.buildArgs).map(([k, v]) => [k, renderRunTemplate(v, vars)]));
         await this.step(steps, run.id, 'build', async () => {
           const context = await this.contexts.open(spec.contextId);
@@ -123,12 +130,20 @@ export class RunAgent {
         }
       } else if (run.spec.kind === 'file') {
         const spec = run.spec;
-        const task = parseTaskFile(spec.taskFile, { Run: { ...vars, SharedVolume: env.volume }, Values: spec.values, Secrets: secrets });
+        const runVars = { ...vars, SharedVolume: env.volume };
+        // A first render learns which stored secrets the file names; the second uses their values.
+        const refs = parseTaskFile(spec.taskFile, { Run: runVars, Values: spec.values, Secrets: placeholderSecrets }).secretRefs;
+        for (const ref of refs) {
+          secrets[ref.id] ??= await this.resources.secret(ref.secret);
+          logger.mask(secrets[ref.id]!);
+        }
+        const task = parseTaskFile(spec.taskFile, { Run: runVars, Values: spec.values, Secrets: secrets });
         const host = this.registryHost();
         const rendered = JSON.stringify(task.steps);
         const pushRepositories = [...rendered.matchAll(new RegExp(`${host.replace(/[.]/g, '\\.')}/([a-z0-9._/-]+?)(?=[:@\\s"]|$)`, 'g'))].map((m) => m[1]!);
         const login = await this.credentials.issue(run.id, pushRepositories, run.timeoutSeconds + 300);
-        const logins: RegistryLogin[] = login ? [{ server: host, ...login }] : [];
+        const logins: RegistryLogin[] = [...(login ? [{ server: host, ...login }] : []), ...(run.taskName ? await this.resources.taskLogins(run.taskName) : [])];
+        for (const extra of logins.slice(login ? 1 : 0)) logger.mask(extra.password);
         if (spec.contextId) await this.runner.loadWorkspace(env, await this.contexts.open(spec.contextId));
         const outcome = await executeTask(task, {
           runner: this.runner,
@@ -224,6 +239,12 @@ export class RunAgent {
 /** A run's log: secrets masked, written in batches, readable while the run goes on. */
 class RunLog {
   private buffer = '';
+
+  /** Masks a value learnt during the run (a stored secret, a credential). */
+  mask(value: string): void {
+    if (value) this.secrets.push(value);
+  }
+
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   readonly sink = (text: string): void => this.write(text);

@@ -1,7 +1,7 @@
 import { RegistryError } from '../registry/errors.js';
 import { isRepositoryName } from '../registry/reference.js';
 import type { ContextStore } from './context-store.js';
-import { parseTaskFile } from './task-file.js';
+import { parseTaskFile, placeholderSecrets } from './task-file.js';
 import { finalStatuses, type RunQuery, type RunRecord, type RunSpec, type RunStore } from './run-store.js';
 
 export const defaultRunTimeoutSeconds = 3600;
@@ -77,7 +77,7 @@ export class RunService {
   async fileRun(requestedBy: string, request: FileRunRequest): Promise<RunRecord> {
     const secrets = request.secrets ?? {};
     const placeholder = { ID: 'cb0', Registry: 'registry', RegistryName: 'registry', Date: '', OS: 'linux', Architecture: 'amd64', TaskName: '', Commit: '', Branch: '', SharedVolume: '' };
-    parseTaskFile(request.taskFile, { Run: placeholder, Values: request.values ?? {}, Secrets: secrets });
+    parseTaskFile(request.taskFile, { Run: placeholder, Values: request.values ?? {}, Secrets: placeholderSecrets });
     const spec: RunSpec = { kind: 'file', contextId: request.contextId ?? null, taskFile: request.taskFile, values: request.values ?? {}, secretNames: Object.keys(secrets) };
     const run = await this.create(requestedBy, request.taskName ? 'AutoRun' : 'QuickRun', spec, request.timeoutSeconds, request.taskName ?? null);
     if (Object.keys(secrets).length > 0) this.secrets.set(run.id, secrets);

@@ -1,6 +1,10 @@
 import { parse as parseYaml } from 'yaml';
 import { RegistryError } from '../registry/errors.js';
 import { GoTemplate } from './go-template.js';
+import { secretNameOf } from '../secrets/secret-store.js';
+
+/** Secrets for a first render that only learns which secrets a file needs. */
+export const placeholderSecrets = new Proxy({}, { get: (_target, key) => (typeof key === 'string' ? `secret-${key}` : undefined) }) as Record<string, string>;
 
 export interface TaskStep {
   id: string;
@@ -38,6 +42,8 @@ export interface TaskDefinition {
   workingDirectory: string | null;
   env: string[];
   steps: TaskStep[];
+  /** `secrets:` entries: id → Berth secret name (a Key Vault URL names the secret in its last path part). */
+  secretRefs: Array<{ id: string; secret: string }>;
   /** Keys ACR would silently ignore; Berth says so. */
   warnings: string[];
 }
@@ -124,7 +130,14 @@ export function parseTaskFile(source: string, data: TemplateData): TaskDefinitio
   const task = document as Record<string, unknown>;
   const warnings: string[] = [];
   for (const key of Object.keys(task)) if (!taskKeys.has(key)) warnings.push(`unknown key "${key}" ignored`);
-  for (const key of ['networks', 'volumes', 'alias', 'secrets']) if (task[key] !== undefined) warnings.push(`"${key}" is not supported yet and was ignored`);
+  for (const key of ['networks', 'volumes', 'alias']) if (task[key] !== undefined) warnings.push(`"${key}" is not supported yet and was ignored`);
+  const secretRefs = (Array.isArray(task.secrets) ? task.secrets : task.secrets === undefined ? [] : [null]).map((entry: unknown) => {
+    const e = entry as Record<string, unknown> | null;
+    const id = typeof e?.id === 'string' ? e.id : null;
+    const reference = typeof e?.keyvault === 'string' ? e.keyvault : typeof e?.secret === 'string' ? e.secret : null;
+    if (!id || /\s/.test(id) || !reference) throw invalid('each secrets entry needs an id and a secret (a Berth secret name, or a Key Vault secret URL)');
+    return { id, secret: secretNameOf(reference) };
+  });
   if (!Array.isArray(task.steps) || task.steps.length === 0) throw invalid('steps is required and must list at least one step');
   const stepTimeout = int(task.stepTimeout, 'stepTimeout', 600, 1);
   const env = list(task.env, 'env').flatMap((e) => e.split(','));
@@ -185,7 +198,7 @@ export function parseTaskFile(source: string, data: TemplateData): TaskDefinitio
     for (const dep of step.dependsOn) if (!seen.has(dep)) throw invalid(`step "${step.id}" waits for unknown step "${dep}"`);
   });
   assertAcyclic(steps);
-  return { version, stepTimeout, workingDirectory: text(task.workingDirectory, 'workingDirectory'), env, steps, warnings };
+  return { version, stepTimeout, workingDirectory: text(task.workingDirectory, 'workingDirectory'), env, steps, secretRefs, warnings };
 }
 
 function assertAcyclic(steps: TaskStep[]): void {

@@ -2,8 +2,17 @@ import { RegistryError } from '../registry/errors.js';
 import type { ContextStore } from './context-store.js';
 import { defaultRunTimeoutSeconds, type RunService } from './run-service.js';
 import type { RunRecord } from './run-store.js';
-import { parseTaskFile } from './task-file.js';
-import type { TaskRecord, TaskStore } from './task-store.js';
+import { parseTaskFile, placeholderSecrets } from './task-file.js';
+import type { CredentialValue, TaskRecord, TaskStore } from './task-store.js';
+import { secretNameOf, type SecretStore } from '../secrets/secret-store.js';
+import type { RegistryLogin } from './task-runner.js';
+
+export interface CredentialInput {
+  loginServer: string;
+  /** Plain text (stored sealed), `secret:NAME`, or a Key Vault secret URL (names a Berth secret). */
+  username: string;
+  password: string;
+}
 
 const namePattern = /^[a-zA-Z0-9][a-zA-Z0-9-]{4,49}$/;
 
@@ -27,7 +36,47 @@ export class TaskService {
     private readonly store: TaskStore,
     private readonly runs: RunService,
     private readonly contexts: ContextStore,
+    private readonly secrets: SecretStore,
   ) {}
+
+  // ---- credentials for other registries -------------------------------------------------------
+
+  async listCredentials(name: string): Promise<Array<{ loginServer: string; username: string; password: string }>> {
+    const task = await this.show(name);
+    const describe = (v: CredentialValue) => ('secret' in v ? `secret:${v.secret}` : '(stored, encrypted)');
+    return (task.credentials ?? []).map((c) => ({ loginServer: c.loginServer, username: describe(c.username), password: describe(c.password) }));
+  }
+
+  async setCredential(name: string, input: CredentialInput, mode: 'add' | 'update'): Promise<void> {
+    const task = await this.show(name);
+    const server = input.loginServer.replace(/^https?:\/\//, '').replace(/\/+$/, '');
+    if (!/^[a-zA-Z0-9.-]+(:\d+)?$/.test(server)) throw invalid(`invalid --login-server "${input.loginServer}"`);
+    const credentials = (task.credentials ?? []).filter((c) => c.loginServer !== server);
+    const exists = credentials.length !== (task.credentials ?? []).length;
+    if (mode === 'add' && exists) throw new RegistryError('CONFLICT', `task "${name}" already has a credential for ${server}; use update`);
+    if (mode === 'update' && !exists) throw new RegistryError('NOT_FOUND', `task "${name}" has no credential for ${server}`);
+    credentials.push({ loginServer: server, username: this.credentialValue(input.username), password: this.credentialValue(input.password) });
+    await this.store.putTask({ ...task, credentials, updatedAt: new Date().toISOString() });
+  }
+
+  async removeCredential(name: string, loginServer: string): Promise<void> {
+    const task = await this.show(name);
+    const credentials = (task.credentials ?? []).filter((c) => c.loginServer !== loginServer);
+    if (credentials.length === (task.credentials ?? []).length) throw new RegistryError('NOT_FOUND', `task "${name}" has no credential for ${loginServer}`);
+    await this.store.putTask({ ...task, credentials, updatedAt: new Date().toISOString() });
+  }
+
+  /** For the agent: the task's logins, decrypted. */
+  async logins(name: string): Promise<RegistryLogin[]> {
+    const task = await this.store.getTask(name);
+    const reveal = (v: CredentialValue) => ('secret' in v ? this.secrets.reveal(v.secret) : Promise.resolve(this.secrets.open(v.sealed)));
+    return Promise.all((task?.credentials ?? []).map(async (c) => ({ server: c.loginServer, username: await reveal(c.username), password: await reveal(c.password) })));
+  }
+
+  private credentialValue(value: string): CredentialValue {
+    if (value.startsWith('secret:') || /^https:\/\/[^/]+\/secrets\//.test(value)) return { secret: secretNameOf(value) };
+    return { sealed: this.secrets.seal(value) };
+  }
 
   list(): Promise<TaskRecord[]> {
     return this.store.listTasks();
@@ -109,7 +158,7 @@ export class TaskService {
     if (!Number.isInteger(task.timeoutSeconds) || task.timeoutSeconds < 1 || task.timeoutSeconds > 8 * 3600) throw invalid('--timeout is 1 to 28800 seconds');
     if (task.kind !== 'build') {
       const placeholder = { ID: 'cb0', Registry: 'registry', RegistryName: 'registry', Date: '', OS: 'linux', Architecture: 'amd64', TaskName: task.name, Commit: '', Branch: '', SharedVolume: '' };
-      parseTaskFile(taskFileOf(task), { Run: placeholder, Values: task.values, Secrets: new Proxy({}, { get: () => 'secret' }) as Record<string, string> });
+      parseTaskFile(taskFileOf(task), { Run: placeholder, Values: task.values, Secrets: placeholderSecrets });
     }
     return task;
   }

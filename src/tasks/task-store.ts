@@ -1,3 +1,12 @@
+/** A credential part: sealed with the secret key, or the name of a stored secret. */
+export type CredentialValue = { sealed: string } | { secret: string };
+
+export interface TaskCredential {
+  loginServer: string;
+  username: CredentialValue;
+  password: CredentialValue;
+}
+
 export interface TaskRecord {
   name: string;
   /** file: a task file; cmd: one command; build: one Dockerfile build pushed to `images`. */
@@ -11,6 +20,8 @@ export interface TaskRecord {
   /** A snapshot of the source uploaded with the task (git and URL contexts come with triggers). */
   contextId: string | null;
   values: Record<string, unknown>;
+  /** Logins for other registries (`berth task credential add`). */
+  credentials?: TaskCredential[];
   timeoutSeconds: number;
   status: 'Enabled' | 'Disabled';
   platform: 'linux';

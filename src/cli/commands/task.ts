@@ -96,6 +96,43 @@ export function registerTaskCommands(program: Command): void {
       printMessage(outputFormat(o), `Deleted task ${o.name}`, { name: o.name, deleted: true });
     },
   );
+  const credential = task.command('credential').description("a task's logins for other registries (az acr task credential)");
+  type CredentialView = { loginServer: string; username: string; password: string };
+  const credentialColumns: Column<CredentialView>[] = [
+    ['LOGIN SERVER', (c) => c.loginServer],
+    ['USERNAME', (c) => c.username],
+    ['PASSWORD', (c) => c.password],
+  ];
+  for (const [verb, method] of [
+    ['add', 'POST'],
+    ['update', 'PUT'],
+  ] as const) {
+    withOutput(
+      credential
+        .command(verb)
+        .description(`${verb} a login; -u/-p are plain text (stored encrypted), secret:NAME, or a Key Vault secret URL naming a Berth secret`)
+        .requiredOption('-n, --name <task>', 'task name')
+        .requiredOption('--login-server <host>', 'registry host[:port]')
+        .requiredOption('-u, --username <username>', 'user name or secret reference')
+        .requiredOption('-p, --password <password>', 'password or secret reference'),
+    ).action(async (o: { name: string; loginServer: string; username: string; password: string; output?: string }) => {
+      const body = { loginServer: o.loginServer, username: o.username, password: o.password };
+      const target = verb === 'add' ? `${path(o.name)}/credentials` : `${path(o.name)}/credentials/${encodeURIComponent(o.loginServer)}`;
+      print(outputFormat(o), await ApiClient.fromStoredLogin().call<CredentialView[]>(method, target, body), credentialColumns);
+    });
+  }
+  withOutput(credential.command('list').description("a task's logins (never their values)").requiredOption('-n, --name <task>', 'task name')).action(
+    async (o: { name: string; output?: string }) => {
+      print(outputFormat(o), await ApiClient.fromStoredLogin().call<CredentialView[]>('GET', `${path(o.name)}/credentials`), credentialColumns);
+    },
+  );
+  withOutput(
+    credential.command('remove').description('remove a login').requiredOption('-n, --name <task>', 'task name').requiredOption('--login-server <host>', 'registry host[:port]'),
+  ).action(async (o: { name: string; loginServer: string; output?: string }) => {
+    await ApiClient.fromStoredLogin().call('DELETE', `${path(o.name)}/credentials/${encodeURIComponent(o.loginServer)}`);
+    printMessage(outputFormat(o), `Removed the ${o.loginServer} login of task ${o.name}`, { name: o.name, loginServer: o.loginServer, removed: true });
+  });
+
   withOutput(
     task
       .command('run')

@@ -241,6 +241,20 @@ function tasks(): Migration {
   };
 }
 
+function secrets(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('secrets')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('sealed', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 class InCodeMigrations implements MigrationProvider {
   constructor(private readonly dialect: SqlDialectName) {}
   async getMigrations(): Promise<Record<string, Migration>> {
@@ -251,6 +265,7 @@ class InCodeMigrations implements MigrationProvider {
       '0004_imports': imports(),
       '0005_runs': runs(this.dialect),
       '0006_tasks': tasks(),
+      '0007_secrets': secrets(),
     };
   }
 }

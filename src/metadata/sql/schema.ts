@@ -172,7 +172,15 @@ export interface TasksTable {
   record: string;
 }
 
+export interface SecretsTable {
+  name: string;
+  sealed: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
+  secrets: SecretsTable;
   tasks: TasksTable;
   runs: RunsTable;
   run_logs: RunLogsTable;
