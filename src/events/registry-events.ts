@@ -13,6 +13,14 @@ export interface RegistryEventMap {
   'blob.pushed': { repository: string; digest: string; size: number };
   'blob.mounted': { repository: string; digest: string; from: string };
   'blob.deleted': { repository: string; digest: string };
+  /** A task run changed state (queued, or ended: Succeeded, Failed, Canceled, Error, Timeout). */
+  'run.changed': {
+    runId: string;
+    task: string | null;
+    trigger: string;
+    status: string;
+    outputImages: Array<{ registry: string; repository: string; tag: string; digest: string }>;
+  };
 }
 
 /** Every event also carries the HTTP request it happened in, when there was one. */

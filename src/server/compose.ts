@@ -104,12 +104,15 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
   const webhooks = new WebhookService(webhookStore, dispatcher, () => boundAddress);
   const logFailure = (what: string) => (error: unknown) => app.log.error({ err: error }, what);
   webhooks.subscribe(events, logFailure('webhook enqueue failed'));
+  webhooks.subscribeRuns(events, logFailure('webhook enqueue failed'));
   auditRegistryChanges(events, accessControl.audit, logFailure('audit record failed'));
   const selfHosts = () => [boundAddress, `localhost:${boundAddress.split(':').pop()}`, `127.0.0.1:${boundAddress.split(':').pop()}`];
   const imports = new ImportService(new SqlImportStore(db), blobs, manifests, metadata, importPermissions(accessControl), (host) => selfHosts().includes(host), accessControl.audit, app.log);
   const runStore = new SqlRunStore(db);
   const contexts = new ContextStore(settings.dataDir);
-  const runs = new RunService(runStore, contexts);
+  const runs = new RunService(runStore, contexts, (run) =>
+    events.emit('run.changed', { runId: run.id, task: run.taskName, trigger: run.trigger, status: run.status, outputImages: run.outputImages }),
+  );
   // The engine runs on this machine, so it reaches the registry on loopback.
   const runRegistryHost = () => {
     const port = boundAddress.split(':').pop();

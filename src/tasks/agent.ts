@@ -191,6 +191,8 @@ export class RunAgent {
       logger.write(status === 'Succeeded' ? `Run ID: ${run.id} was successful after ${seconds}s\n` : `Run ID: ${run.id} failed after ${seconds}s. Error: ${error}\n`);
       await logger.close();
       await this.store.updateRun(run.id, { status, error, outputImages, steps, finishedAt: new Date().toISOString() });
+      const finished = await this.store.getRun(run.id);
+      if (finished) this.runs.changed(finished);
     }
   }
 

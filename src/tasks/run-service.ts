@@ -44,7 +44,13 @@ export class RunService {
   constructor(
     private readonly store: RunStore,
     readonly contexts: ContextStore,
+    private readonly onChange: (run: RunRecord) => void = () => undefined,
   ) {}
+
+  /** Tells subscribers (webhooks) about a run's new state. */
+  changed(run: RunRecord): void {
+    this.onChange(run);
+  }
 
   async quickBuild(requestedBy: string, request: QuickBuildRequest): Promise<RunRecord> {
     if (request.tags.length === 0 && !request.noPush) throw new RegistryError('INVALID_REQUEST', 'give at least one -t repo:tag (or --no-push)');
@@ -105,7 +111,9 @@ export class RunService {
     const run = await this.get(id);
     if (finalStatuses.has(run.status)) throw new RegistryError('CONFLICT', `run ${id} already ended (${run.status})`);
     await this.store.requestCancel(id);
-    return this.get(id);
+    const after = await this.get(id);
+    if (after.status === 'Canceled') this.onChange(after); // a queued run ends here, without an agent
+    return after;
   }
 
   readLog(id: string, afterSeq: number): Promise<Array<{ seq: number; text: string }>> {
@@ -126,6 +134,7 @@ export class RunService {
       createdAt: new Date().toISOString(),
     });
     await this.store.appendLog(run.id, `Queued a run with ID: ${run.id}\nWaiting for an agent...\n`);
+    this.onChange(run);
     return run;
   }
 }

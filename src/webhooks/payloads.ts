@@ -42,6 +42,9 @@ const cloudEventTypes: Record<string, string> = {
   chart_push: 'Microsoft.ContainerRegistry.ChartPushed',
   chart_delete: 'Microsoft.ContainerRegistry.ChartDeleted',
   ping: 'Berth.Webhook.Ping',
+  run_queued: 'Berth.Tasks.RunQueued',
+  run_succeeded: 'Berth.Tasks.RunSucceeded',
+  run_failed: 'Berth.Tasks.RunFailed',
 };
 
 /** CloudEvents 1.0, structured JSON, with Event Grid's type names and the ACR payload as data. */
@@ -78,7 +81,10 @@ export function scopeMatches(scope: string, change: Pick<RegistryChange, 'reposi
 }
 
 export function webhookWants(webhook: WebhookRecord, change: RegistryChange): boolean {
-  return webhook.enabled && webhook.actions.includes(change.action) && scopeMatches(webhook.scope, change);
+  if (!webhook.enabled || !webhook.actions.includes(change.action)) return false;
+  // Run events match on the images they produced, or any scope when they produced none.
+  if (change.action.startsWith('run_') && change.tags.length === 0) return true;
+  return scopeMatches(webhook.scope, change);
 }
 
 const sensitiveHeader = /authorization|token|secret|password|signature|api-?key|cookie/i;

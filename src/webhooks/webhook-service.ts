@@ -71,6 +71,24 @@ export class WebhookService {
     });
   }
 
+  /** Task-run events: queued, succeeded, failed (Canceled, Error and Timeout count as failed). */
+  subscribeRuns(events: RegistryEvents, onError: (error: unknown) => void): void {
+    events.on('run.changed', (e) => {
+      const action = e.status === 'Queued' ? 'run_queued' : e.status === 'Succeeded' ? 'run_succeeded' : e.status === 'Running' ? null : 'run_failed';
+      if (!action) return;
+      const first = e.outputImages[0];
+      const target = { runId: e.runId, task: e.task, trigger: e.trigger, status: e.status, outputImages: e.outputImages };
+      const change: RegistryChange = {
+        action: action as RegistryChange['action'],
+        repository: first?.repository ?? '',
+        tags: e.outputImages.map((i) => i.tag),
+        target,
+        request: null,
+      };
+      this.publish(change).catch(onError);
+    });
+  }
+
   async publish(change: RegistryChange): Promise<void> {
     const webhooks = (await this.store.listWebhooks()).filter((w) => webhookWants(w, change));
     if (webhooks.length === 0) return;

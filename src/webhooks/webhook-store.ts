@@ -1,4 +1,5 @@
-export const webhookActions = ['push', 'delete', 'quarantine', 'chart_push', 'chart_delete'] as const;
+/** ACR's actions, plus Berth's task-run events (run_queued, run_succeeded, run_failed). */
+export const webhookActions = ['push', 'delete', 'quarantine', 'chart_push', 'chart_delete', 'run_queued', 'run_succeeded', 'run_failed'] as const;
 export type WebhookAction = (typeof webhookActions)[number];
 export type WebhookFormat = 'acr' | 'cloudevents';
 

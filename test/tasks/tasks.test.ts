@@ -73,6 +73,34 @@ describe('tasks (berth task ...)', () => {
     assert.equal(await leftovers(berth), '');
   });
 
+  it('task-run events reach webhooks: queued, then succeeded or failed, with run id, task, trigger and images', async () => {
+    const { Receiver } = await import('../helpers/receiver.js');
+    const { api } = await import('../helpers/management.js');
+    const receiver = new Receiver();
+    await receiver.start();
+    try {
+      const created = await api(berth.url, adminCredentials, 'POST', '/api/v1/webhooks', { name: 'runevents', uri: receiver.url, actions: ['run_queued', 'run_succeeded', 'run_failed'] });
+      assert.equal(created.status, 201);
+      const ok = join(tempDir('event-task'), 'acr-task.yaml');
+      writeFileSync(ok, 'steps:\n  - cmd: berth-fixture/busybox:1 true\n');
+      assert.equal((await cli(['task', 'create', '-n', 'eventful', '--file', ok])).status, 0);
+      const result = await cli(['task', 'run', '-n', 'eventful', '-o', 'json']);
+      const id = (JSON.parse(result.stdout) as { id: string }).id;
+      const failing = await cli(['run', '--cmd', 'berth-fixture/busybox:1 false', '/dev/null', '-o', 'json']);
+      assert.equal(failing.status, 1);
+      const events = await receiver.waitFor(4);
+      const mine = events.filter((e) => e.json.target.runId === id);
+      assert.deepEqual(mine.map((e) => e.json.action), ['run_queued', 'run_succeeded']);
+      assert.deepEqual(
+        { task: mine[1]!.json.target.task, trigger: mine[1]!.json.target.trigger, status: mine[1]!.json.target.status },
+        { task: 'eventful', trigger: 'Manual', status: 'Succeeded' },
+      );
+      assert.ok(events.some((e) => e.json.action === 'run_failed' && e.json.target.task === null));
+    } finally {
+      await receiver.stop();
+    }
+  });
+
   it('mistakes are refused at create time, clearly', async () => {
     const file = join(tempDir('bad-task'), 'acr-task.yaml');
     writeFileSync(file, 'version: v1.1.0\nsteps:\n  - id: a\n    cmd: x {{ .Values.v | printf }}\n');
