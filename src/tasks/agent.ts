@@ -1,4 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ContextStore } from './context-store.js';
 import type { RunService } from './run-service.js';
@@ -140,7 +145,10 @@ export class RunAgent {
         const task = parseTaskFile(spec.taskFile, { Run: runVars, Values: spec.values, Secrets: secrets });
         const host = this.registryHost();
         const rendered = JSON.stringify(task.steps);
-        const pushRepositories = [...rendered.matchAll(new RegExp(`${host.replace(/[.]/g, '\\.')}/([a-z0-9._/-]+?)(?=[:@\\s"]|$)`, 'g'))].map((m) => m[1]!);
+        const pushRepositories = [
+          ...[...rendered.matchAll(new RegExp(`${host.replace(/[.]/g, '\\.')}/([a-z0-9._/-]+?)(?=[:@\\s"]|$)`, 'g'))].map((m) => m[1]!),
+          ...importTargets(task.steps.map((s) => s.cmd)),
+        ];
         const login = await this.credentials.issue(run.id, pushRepositories, run.timeoutSeconds + 300);
         const logins: RegistryLogin[] = [...(login ? [{ server: host, ...login }] : []), ...(run.taskName ? await this.resources.taskLogins(run.taskName) : [])];
         for (const extra of logins.slice(login ? 1 : 0)) logger.mask(extra.password);
@@ -153,6 +161,7 @@ export class RunAgent {
           log: logger.sink,
           signal: controller.signal,
           onStepsChanged: (current) => this.store.updateRun(run.id, { steps: current }),
+          berthCli: (args, log, signal) => this.berthCli(args, logins.find((l) => l.server === host) ?? null, log, signal),
         }).finally(() => undefined);
         steps.push(...outcome.steps);
         outputImages.push(...outcome.outputImages);
@@ -196,6 +205,33 @@ export class RunAgent {
     }
   }
 
+  /** Runs Berth's CLI beside the agent with a config of its own, logged in with the run's token. */
+  private async berthCli(args: string[], login: RegistryLogin | null, log: (text: string) => void, signal: AbortSignal): Promise<number> {
+    const configDir = await mkdtemp(join(tmpdir(), 'berth-run-cli-'));
+    const env = { ...process.env, BERTH_CONFIG_DIR: configDir };
+    const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+    const spawnCli = (cliArgs: string[], quiet: boolean) =>
+      new Promise<number>((resolve, reject) => {
+        const child = spawn(process.execPath, [cli, ...cliArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+        const forward = (chunk: Buffer) => (quiet ? undefined : log(chunk.toString('utf8')));
+        child.stdout.on('data', forward);
+        child.stderr.on('data', forward);
+        const kill = () => child.kill('SIGTERM');
+        signal.addEventListener('abort', kill, { once: true });
+        child.on('error', reject);
+        child.on('close', (code) => {
+          signal.removeEventListener('abort', kill);
+          resolve(code ?? 1);
+        });
+      });
+    try {
+      await spawnCli(['login', `http://${this.registryHost()}`, '-u', login?.username ?? 'run', '-p', login?.password ?? 'none'], true);
+      return await spawnCli(args, false);
+    } finally {
+      await rm(configDir, { recursive: true, force: true });
+    }
+  }
+
   /** Runs one step, recording its status and duration; a non-zero result or a throw fails it. */
   private async step(steps: StepRecord[], runId: string, id: string, work: () => Promise<number>): Promise<number> {
     const step: StepRecord = { id, status: 'Running', startedAt: new Date().toISOString(), finishedAt: null, exitCode: null };
@@ -236,6 +272,20 @@ export class RunAgent {
     const hasRegistry = tag.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
     return hasRegistry ? tag : `${this.registryHost()}/${tag}`;
   }
+}
+
+/** Repositories a `berth import` / `acr import` step writes to (its run token may push there). */
+function importTargets(commands: string[]): string[] {
+  const repositories: string[] = [];
+  for (const command of commands) {
+    const words = command ? shellWords(command) : [];
+    if (!['berth', 'acr'].includes(words[0] ?? '') || words[1] !== 'import') continue;
+    for (let i = 2; i < words.length; i++) {
+      if (['-t', '--image'].includes(words[i]!)) repositories.push(words[++i]!.split(':')[0]!);
+      else if (words[i] === '--repository') repositories.push(words[++i]!);
+    }
+  }
+  return repositories;
 }
 
 /** A run's log: secrets masked, written in batches, readable while the run goes on. */

@@ -13,6 +13,8 @@ export interface TaskExecutionContext {
   log: LogSink;
   signal: AbortSignal;
   onStepsChanged: (steps: StepRecord[]) => Promise<void>;
+  /** The `berth` / `acr` built-in: Berth's own CLI, logged in as the run. */
+  berthCli: (args: string[], log: LogSink, signal: AbortSignal) => Promise<number>;
 }
 
 export interface TaskOutcome {
@@ -151,6 +153,7 @@ async function runStep(step: TaskStep, task: TaskDefinition, ctx: TaskExecutionC
 async function runOnce(step: TaskStep, task: TaskDefinition, ctx: TaskExecutionContext, outcome: TaskOutcome, signal: AbortSignal, workdir: string): Promise<number> {
   if (step.type === 'cmd') {
     const words = shellWords(step.cmd);
+    if (words[0] === 'berth' || words[0] === 'acr') return ctx.berthCli(words.slice(1), ctx.log, signal);
     const builtin = words[0] === 'docker';
     const image = builtin ? await ctx.runner.builtinImage('docker') : words[0]!;
     const env = mergeEnv(task.env, step.env);

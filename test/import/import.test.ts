@@ -250,6 +250,30 @@ describe('import from CNCF Distribution (htpasswd)', () => {
   });
 });
 
+describe('import inside a task', () => {
+  it('cmd: berth import runs in a task file, logged in as the run, secrets masked', async () => {
+    const image = await sourceAdmin().pushImage('lib/fromtask', 'v1');
+    const folder = tempDir('import-task');
+    writeFileSync(
+      join(folder, 'acr-task.yaml'),
+      `version: v1.1.0\nsteps:\n  - cmd: berth import --source ${source.host}/lib/fromtask:v1 -t fromtask/app:v1 -u ${sourceToken.username} -p {{.Secrets.pw}}\n`,
+    );
+    const configDir = tempDir('import-task-cli');
+    const cli = (args: string[]) => spawnSync(process.execPath, [cliPath, ...args], { env: { ...process.env, BERTH_CONFIG_DIR: configDir }, encoding: 'utf8' });
+    assert.equal(cli(['login', target.url, '-u', 'admin', '-p', adminCredentials.password]).status, 0);
+    const result = await new Promise<{ status: number | null; stdout: string }>((resolve) => {
+      const child = spawn(process.execPath, [cliPath, 'run', '-f', 'acr-task.yaml', '--set-secret', `pw=${sourceToken.password}`, folder], { env: { ...process.env, BERTH_CONFIG_DIR: configDir } });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.on('close', (status) => resolve({ status, stdout }));
+    });
+    assert.equal(result.status, 0, result.stdout);
+    assert.match(result.stdout, /succeeded/);
+    assert.ok(!result.stdout.includes(sourceToken.password));
+    assert.equal(await manifestDigest(target, 'fromtask/app', 'v1'), image.digest);
+  });
+});
+
 describe('import across a restart', () => {
   it('an interrupted job from an anonymous source resumes; one with credentials fails clearly', async () => {
     await api(source.url, { username: 'admin', password: 'source-admin-pw' }, 'PATCH', '/api/v1/settings', { anonymousPullEnabled: true });
