@@ -21,6 +21,7 @@ export interface Settings {
   /** Key for secrets at rest: BERTH_SECRET_KEY (never printed), or a key file. */
   secretKey: string | undefined;
   secretKeyFile: string | undefined;
+  runLogRetentionDays: number;
 }
 
 /** Options as given on the command line; absent ones fall back to env, config file, defaults. */
@@ -37,6 +38,7 @@ export interface SettingsOverrides {
 
 interface ConfigFile {
   secretKeyFile?: string;
+  runLogRetentionDays?: number;
   listen?: string;
   dataDir?: string;
   tls?: { cert?: string; key?: string };
@@ -71,7 +73,7 @@ function readConfigFile(path: string): ConfigFile {
   const parsed: unknown = parseYaml(text);
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new SettingsError(`config file ${path} must be a YAML mapping`);
-  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile']);
+  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays']);
   const unknown = Object.keys(parsed).filter((k) => !known.has(k));
   if (unknown.length > 0) throw new SettingsError(`config file ${path}: unknown keys ${unknown.join(', ')}`);
   return parsed as ConfigFile;
@@ -117,6 +119,7 @@ export function resolveSettings(overrides: SettingsOverrides, processEnv: NodeJS
     adminPassword: env.BERTH_ADMIN_PASSWORD,
     secretKey: env.BERTH_SECRET_KEY,
     secretKeyFile: overrides.secretKeyFile ?? env.BERTH_SECRET_KEY_FILE ?? file.secretKeyFile,
+    runLogRetentionDays: number('run log retention', env.BERTH_RUN_LOG_RETENTION_DAYS ?? file.runLogRetentionDays ?? 30),
   };
 }
 
@@ -141,5 +144,6 @@ export function describeSettings(settings: Settings): Record<string, unknown> {
     tokenLifetimes: settings.tokenLifetimes,
     webhookRetry: settings.webhookRetry,
     secretKey: settings.secretKey ? 'from BERTH_SECRET_KEY' : (settings.secretKeyFile ?? '<data-dir>/secret.key'),
+    runLogRetentionDays: settings.runLogRetentionDays,
   };
 }

@@ -53,8 +53,12 @@ export class RunAgent {
     private readonly registryHost: () => string,
     private readonly resources: RunResources,
     private readonly log: FastifyBaseLogger,
+    /** Run logs are deleted this long after their run ended (ACR keeps 30 days). */
+    private readonly logRetentionDays = 30,
     private readonly maxConcurrentRuns = 2,
   ) {}
+
+  private lastLogSweep = 0;
 
   start(): void {
     this.timer = setInterval(() => void this.poll(), 500);
@@ -73,6 +77,11 @@ export class RunAgent {
     this.polling = true;
     try {
       for (const id of await this.store.expireLeases()) this.log.warn({ run: id }, 'run lost its agent; marked Error');
+      if (Date.now() - this.lastLogSweep > 60_000) {
+        this.lastLogSweep = Date.now();
+        const removed = await this.store.deleteLogsBefore(new Date(Date.now() - this.logRetentionDays * 86_400_000).toISOString());
+        if (removed > 0) this.log.info({ runs: removed }, 'deleted expired run logs');
+      }
       while (this.timer && this.active.size < this.maxConcurrentRuns) {
         const run = await this.store.claimRun(this.id, leaseSeconds);
         if (!run) break;

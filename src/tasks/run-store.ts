@@ -87,6 +87,8 @@ export interface RunStore {
   /** Marks Running runs whose lease ran out as Error; returns their ids. */
   expireLeases(): Promise<string[]>;
   appendLog(id: string, text: string): Promise<void>;
+  /** Deletes the logs of runs that finished before `before`; returns how many runs lost their log. */
+  deleteLogsBefore(before: string): Promise<number>;
   /** Log chunks after `afterSeq` (0 = from the start). */
   readLog(id: string, afterSeq: number): Promise<Array<{ seq: number; text: string }>>;
 }

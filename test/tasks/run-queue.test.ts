@@ -64,6 +64,19 @@ describe('run queue', () => {
     assert.equal(await store.renewLease(created.id, 'agent-gone', 30), false);
   });
 
+  it('logs of runs that ended before the retention horizon are deleted; the run record stays', async () => {
+    const store = new SqlRunStore(await openSqliteDatabase(join(tempDir('retention'), 'metadata.db')));
+    const old = await store.createRun(newRun());
+    const live = await store.createRun(newRun());
+    await store.appendLog(old.id, 'old log');
+    await store.appendLog(live.id, 'live log');
+    await store.updateRun(old.id, { status: 'Succeeded', finishedAt: new Date(Date.now() - 31 * 86_400_000).toISOString() });
+    assert.equal(await store.deleteLogsBefore(new Date(Date.now() - 30 * 86_400_000).toISOString()), 1);
+    assert.deepEqual(await store.readLog(old.id, 0), []);
+    assert.equal((await store.readLog(live.id, 0))[0]?.text, 'live log');
+    assert.equal((await store.getRun(old.id))?.status, 'Succeeded');
+  });
+
   it('canceling a queued run ends it without an agent', async () => {
     const store = new SqlRunStore(await openSqliteDatabase(join(tempDir('cancel'), 'metadata.db')));
     const created = await store.createRun(newRun());

@@ -122,6 +122,16 @@ export class SqlRunStore implements RunStore {
     await this.db.insertInto('run_logs').values({ run_id: id, text }).execute();
   }
 
+  async deleteLogsBefore(before: string): Promise<number> {
+    const rows = await this.db.selectFrom('runs').select(['id', 'record']).where('status', 'not in', ['Queued', 'Running']).execute();
+    const expired = rows.filter((r) => {
+      const finishedAt = (JSON.parse(r.record) as RunRecord).finishedAt;
+      return finishedAt !== null && finishedAt < before;
+    });
+    for (const { id } of expired) await this.db.deleteFrom('run_logs').where('run_id', '=', id).execute();
+    return expired.length;
+  }
+
   async readLog(id: string, afterSeq: number): Promise<Array<{ seq: number; text: string }>> {
     const rows = await this.db.selectFrom('run_logs').select(['seq', 'text']).where('run_id', '=', id).where('seq', '>', afterSeq).orderBy('seq').execute();
     return rows.map((r) => ({ seq: Number(r.seq), text: r.text }));
