@@ -2,6 +2,16 @@ import { spawn } from 'node:child_process';
 import { adminCredentials, cliPath, repoRoot, type BerthProcess } from './berth-process.js';
 import { run } from './commands.js';
 import { api } from './management.js';
+import { ensureBusyboxImage } from './fixtures.js';
+
+/** Logs docker in to `berth` and pushes the busybox fixture as base/busybox:1 (what builds start FROM). */
+export async function publishBaseImage(berth: BerthProcess): Promise<string> {
+  const image = await ensureBusyboxImage();
+  await run('docker', ['login', berth.host, '-u', 'admin', '--password-stdin'], { input: adminCredentials.password });
+  await run('docker', ['tag', image, `${berth.host}/base/busybox:1`]);
+  await run('docker', ['push', `${berth.host}/base/busybox:1`]);
+  return `${berth.host}/base/busybox:1`;
+}
 
 /** The real CLI, asynchronously (runs stream for a while), with its own BERTH_CONFIG_DIR. */
 export function berthCliAsync(configDir: string, args: string[], input = ''): Promise<{ status: number | null; stdout: string; stderr: string }> {

@@ -4,9 +4,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { adminCredentials, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { run } from '../helpers/commands.js';
-import { ensureBusyboxImage } from '../helpers/fixtures.js';
 import { api } from '../helpers/management.js';
-import { berthCliAsync, leftovers } from '../helpers/task-helpers.js';
+import { berthCliAsync, leftovers, publishBaseImage } from '../helpers/task-helpers.js';
 
 let berth: BerthProcess;
 const configDir = tempDir('tasks-cli');
@@ -41,10 +40,7 @@ async function waitForStatus(id: string, statuses: string[], timeoutMs = 60_000)
 
 before(async () => {
   berth = await startBerth();
-  const image = await ensureBusyboxImage();
-  await run('docker', ['login', berth.host, '-u', 'admin', '--password-stdin'], { input: adminCredentials.password });
-  await run('docker', ['tag', image, `${berth.host}/base/busybox:1`]);
-  await run('docker', ['push', `${berth.host}/base/busybox:1`]);
+  await publishBaseImage(berth);
   const login = await berthCli(['login', berth.url, '-u', 'admin', '-p', adminCredentials.password]);
   assert.equal(login.status, 0, login.stderr);
 });

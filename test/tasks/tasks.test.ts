@@ -4,8 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { adminCredentials, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { run } from '../helpers/commands.js';
-import { ensureBusyboxImage } from '../helpers/fixtures.js';
-import { berthCliAsync, leftovers } from '../helpers/task-helpers.js';
+import { berthCliAsync, leftovers, publishBaseImage } from '../helpers/task-helpers.js';
 
 let berth: BerthProcess;
 const configDir = tempDir('task-resource-cli');
@@ -14,10 +13,7 @@ const cli = (args: string[]) => berthCliAsync(configDir, args);
 
 before(async () => {
   berth = await startBerth();
-  const image = await ensureBusyboxImage();
-  await run('docker', ['login', berth.host, '-u', 'admin', '--password-stdin'], { input: adminCredentials.password });
-  await run('docker', ['tag', image, `${berth.host}/base/busybox:1`]);
-  await run('docker', ['push', `${berth.host}/base/busybox:1`]);
+  await publishBaseImage(berth);
   assert.equal((await cli(['login', berth.url, '-u', 'admin', '-p', adminCredentials.password])).status, 0);
 });
 after(async () => {
