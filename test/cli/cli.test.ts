@@ -178,7 +178,7 @@ describe('berth CLI', () => {
       assert.match(ok(['webhook', 'list-events', '-n', 'cliwebhook']).split('\n')[0]!, /^ID\s+ACTION\s+STATUS\s+ATTEMPTS\s+HTTP STATUS\s+CREATED$/);
       const bad = berthCli(['webhook', 'create', '-n', 'badhook1', '--uri', receiver.url, '--actions', 'explode']);
       assert.equal(bad.status, 1);
-      assert.match(bad.stderr, /actions\/0 must be equal to one of the allowed values \(push, delete, quarantine, chart_push, chart_delete\)/);
+      assert.match(bad.stderr, /actions\/0 must be equal to one of the allowed values \(push, delete, quarantine, chart_push, chart_delete, run_queued, run_succeeded, run_failed\)/);
       ok(['webhook', 'delete', '-n', 'cliwebhook']);
       assert.equal(berthCli(['webhook', 'show', '-n', 'cliwebhook']).status, 1);
     } finally {

@@ -57,7 +57,7 @@ function webhookOptions(command: Command): Command {
   return command
     .requiredOption('-n, --name <name>', 'webhook name (5-50 letters or digits)')
     .option('--uri <uri>', 'the receiver')
-    .option('--actions <actions...>', 'push delete quarantine chart_push chart_delete')
+    .option('--actions <actions...>', 'push delete quarantine chart_push chart_delete run_queued run_succeeded run_failed')
     .option('--scope <scope>', "'' whole registry, repo:tag, repo:* (bare repo = repo:latest)")
     .option('--headers <key=value...>', 'custom headers sent with every event ({} clears)')
     .option('--status <status>', 'enabled or disabled')
