@@ -52,6 +52,11 @@ const invalid = (message: string): RegistryError => new RegistryError('INVALID_R
  * dispatcher sends them) and keeps the delivery log that `list-events` shows.
  */
 export class WebhookService {
+  // Every push consults the webhook list: keep it in memory briefly (changes here clear it at once;
+  // another instance's changes show within the TTL).
+  private cached: { webhooks: WebhookRecord[]; at: number } | null = null;
+  private static readonly cacheMs = 5_000;
+
   constructor(
     private readonly store: WebhookStore,
     private readonly dispatcher: WebhookDispatcher,
@@ -90,11 +95,16 @@ export class WebhookService {
   }
 
   async publish(change: RegistryChange): Promise<void> {
-    const webhooks = (await this.store.listWebhooks()).filter((w) => webhookWants(w, change));
+    const webhooks = (await this.webhooks()).filter((w) => webhookWants(w, change));
     if (webhooks.length === 0) return;
     const payload = acrPayload(change);
     await this.store.enqueue(webhooks.map((w) => this.delivery(w, payload)));
     this.dispatcher.wake();
+  }
+
+  private async webhooks(): Promise<WebhookRecord[]> {
+    if (!this.cached || Date.now() - this.cached.at > WebhookService.cacheMs) this.cached = { webhooks: await this.store.listWebhooks(), at: Date.now() };
+    return this.cached.webhooks;
   }
 
   async list(): Promise<WebhookView[]> {
@@ -127,6 +137,7 @@ export class WebhookService {
       createdAt: new Date().toISOString(),
     };
     await this.store.putWebhook(webhook);
+    this.cached = null;
     return view(webhook, input.signed === true);
   }
 
@@ -143,11 +154,13 @@ export class WebhookService {
       signingSecret: input.signed === undefined ? current.signingSecret : input.signed ? randomBytes(32).toString('base64url') : null,
     };
     await this.store.putWebhook(updated);
+    this.cached = null;
     return view(updated, input.signed === true);
   }
 
   async delete(_ctx: AuditContext, name: string): Promise<void> {
     if (!(await this.store.deleteWebhook(name))) throw new RegistryError('NOT_FOUND', `webhook "${name}" not found`);
+    this.cached = null;
   }
 
   /** Sends a ping at once (outside the queue) and records it in the delivery log. */

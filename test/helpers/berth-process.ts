@@ -3,6 +3,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
+import { OciClient } from './oci-client.js';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const cliPath = join(repoRoot, 'dist/src/cli/main.js');
@@ -64,4 +66,17 @@ export async function startBerth(
       return exited;
     },
   };
+}
+
+/** One server for a whole test file: started before its tests, stopped after them. */
+export function serverForSuite(): { readonly berth: BerthProcess; readonly client: OciClient } {
+  const suite = {} as { berth: BerthProcess; client: OciClient };
+  before(async () => {
+    suite.berth = await startBerth();
+    suite.client = new OciClient(suite.berth.url);
+  });
+  after(async () => {
+    await suite.berth.stop();
+  });
+  return suite;
 }

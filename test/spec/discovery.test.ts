@@ -1,25 +1,16 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startBerth, type BerthProcess } from '../helpers/berth-process.js';
-import { OciClient, mediaTypes } from '../helpers/oci-client.js';
+import { serverForSuite } from '../helpers/berth-process.js';
+import { mediaTypes } from '../helpers/oci-client.js';
 
-let berth: BerthProcess;
-let client: OciClient;
-
-before(async () => {
-  berth = await startBerth();
-  client = new OciClient(berth.url);
-});
-after(async () => {
-  await berth.stop();
-});
+const suite = serverForSuite();
 
 async function followPages(first: string): Promise<{ pages: string[][]; key: string }> {
   const pages: string[][] = [];
   let next: string | null = first;
   let key = '';
   while (next) {
-    const res = await client.request('GET', next);
+    const res = await suite.client.request('GET', next);
     assert.equal(res.status, 200);
     const body = (await res.json()) as Record<string, unknown>;
     key = 'tags' in body ? 'tags' : 'repositories';
@@ -32,12 +23,12 @@ async function followPages(first: string): Promise<{ pages: string[][]; key: str
 
 describe('tags list', () => {
   it('lists tags in lexical order and paginates with n, last and Link', async () => {
-    const image = await client.pushImage('disc/tags', 'seed');
+    const image = await suite.client.pushImage('disc/tags', 'seed');
     const tags = ['v10', 'v2', 'latest', 'alpha', 'v1.0', 'V3', '_under'];
-    for (const tag of tags) await client.pushManifest('disc/tags', tag, image.manifest);
+    for (const tag of tags) await suite.client.pushManifest('disc/tags', tag, image.manifest);
     const expected = [...tags, 'seed'].sort();
 
-    const all = await client.request('GET', '/v2/disc/tags/tags/list');
+    const all = await suite.client.request('GET', '/v2/disc/tags/tags/list');
     assert.equal(all.headers.get('link'), null);
     assert.deepEqual(await all.json(), { name: 'disc/tags', tags: expected });
 
@@ -45,28 +36,28 @@ describe('tags list', () => {
     assert.deepEqual(pages.flat(), expected);
     assert.deepEqual(pages.map((p) => p.length), [3, 3, 2]);
 
-    const afterLast = await client.request('GET', `/v2/disc/tags/tags/list?n=2&last=${expected[5]}`);
+    const afterLast = await suite.client.request('GET', `/v2/disc/tags/tags/list?n=2&last=${expected[5]}`);
     assert.deepEqual(((await afterLast.json()) as { tags: string[] }).tags, expected.slice(6, 8));
 
-    const zero = await client.request('GET', '/v2/disc/tags/tags/list?n=0');
+    const zero = await suite.client.request('GET', '/v2/disc/tags/tags/list?n=0');
     assert.deepEqual(((await zero.json()) as { tags: string[] }).tags, []);
 
-    const bad = await client.request('GET', '/v2/disc/tags/tags/list?n=-1');
+    const bad = await suite.client.request('GET', '/v2/disc/tags/tags/list?n=-1');
     assert.equal(bad.status, 400);
-    assert.equal(await client.errorCode(bad), 'PAGINATION_NUMBER_INVALID');
+    assert.equal(await suite.client.errorCode(bad), 'PAGINATION_NUMBER_INVALID');
   });
 
   it('an unknown repository is NAME_UNKNOWN', async () => {
-    const res = await client.request('GET', '/v2/disc/nothing/tags/list');
+    const res = await suite.client.request('GET', '/v2/disc/nothing/tags/list');
     assert.equal(res.status, 404);
-    assert.equal(await client.errorCode(res), 'NAME_UNKNOWN');
+    assert.equal(await suite.client.errorCode(res), 'NAME_UNKNOWN');
   });
 });
 
 describe('catalog', () => {
   it('lists repositories (namespaced) in lexical order with pagination', async () => {
     const repos = ['cat/zeta', 'cat/alpha', 'cat/team/app', 'cat/base/node', 'cat/m'];
-    for (const repo of repos) await client.pushImage(repo, 'v1');
+    for (const repo of repos) await suite.client.pushImage(repo, 'v1');
     const { pages } = await followPages('/v2/_catalog?n=2');
     const listed = pages.flat();
     assert.deepEqual([...listed].sort(), listed, 'lexical order');
@@ -77,11 +68,11 @@ describe('catalog', () => {
 
 describe('referrers', () => {
   it('returns an OCI index of manifests whose subject is the digest, filterable by artifactType', async () => {
-    const subject = await client.pushImage('disc/ref', 'app');
+    const subject = await suite.client.pushImage('disc/ref', 'app');
     const subjectDescriptor = { mediaType: mediaTypes.ociManifest, digest: subject.digest, size: subject.size };
-    const empty = await client.pushBlob('disc/ref', '{}');
+    const empty = await suite.client.pushBlob('disc/ref', '{}');
     const pushArtifact = async (artifactType: string, note: string) => {
-      const layer = await client.pushBlob('disc/ref', note);
+      const layer = await suite.client.pushBlob('disc/ref', note);
       const manifest = {
         schemaVersion: 2,
         mediaType: mediaTypes.ociManifest,
@@ -92,15 +83,15 @@ describe('referrers', () => {
         annotations: { note },
       };
       const body = JSON.stringify(manifest);
-      const { digest } = await client.pushManifest('disc/ref', (await import('../helpers/oci-client.js')).sha256(body), manifest);
+      const { digest } = await suite.client.pushManifest('disc/ref', (await import('../helpers/oci-client.js')).sha256(body), manifest);
       return { digest, size: Buffer.byteLength(body) };
     };
     const sig = await pushArtifact('application/vnd.example.signature', 'signed');
     const sbom = await pushArtifact('application/spdx+json', 'sbom');
     // an image (no artifactType) referring to the subject reports its config media type
-    const imageReferrer = await client.pushImage('disc/ref', 'attached', { subject: subjectDescriptor });
+    const imageReferrer = await suite.client.pushImage('disc/ref', 'attached', { subject: subjectDescriptor });
 
-    const res = await client.request('GET', `/v2/disc/ref/referrers/${subject.digest}`);
+    const res = await suite.client.request('GET', `/v2/disc/ref/referrers/${subject.digest}`);
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type'), mediaTypes.ociIndex);
     assert.equal(res.headers.get('oci-filters-applied'), null);
@@ -119,18 +110,18 @@ describe('referrers', () => {
     assert.equal(byDigest.get(sbom.digest)?.artifactType, 'application/spdx+json');
     assert.equal(byDigest.get(imageReferrer.digest)?.artifactType, mediaTypes.ociConfig);
 
-    const filtered = await client.request('GET', `/v2/disc/ref/referrers/${subject.digest}?artifactType=application/spdx%2Bjson`);
+    const filtered = await suite.client.request('GET', `/v2/disc/ref/referrers/${subject.digest}?artifactType=application/spdx%2Bjson`);
     assert.equal(filtered.headers.get('oci-filters-applied'), 'artifactType');
     const filteredIndex = (await filtered.json()) as { manifests: Array<{ digest: string }> };
     assert.deepEqual(filteredIndex.manifests.map((m) => m.digest), [sbom.digest]);
   });
 
   it('a subject with no referrers (even an unknown one) gives an empty index; bad digests are DIGEST_INVALID', async () => {
-    const res = await client.request('GET', `/v2/disc/ref/referrers/sha256:${'0'.repeat(64)}`);
+    const res = await suite.client.request('GET', `/v2/disc/ref/referrers/sha256:${'0'.repeat(64)}`);
     assert.equal(res.status, 200);
     assert.deepEqual(((await res.json()) as { manifests: unknown[] }).manifests, []);
-    const bad = await client.request('GET', '/v2/disc/ref/referrers/sha256:nothex');
+    const bad = await suite.client.request('GET', '/v2/disc/ref/referrers/sha256:nothex');
     assert.equal(bad.status, 400);
-    assert.equal(await client.errorCode(bad), 'DIGEST_INVALID');
+    assert.equal(await suite.client.errorCode(bad), 'DIGEST_INVALID');
   });
 });

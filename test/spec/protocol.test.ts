@@ -1,28 +1,19 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import { startBerth, type BerthProcess } from '../helpers/berth-process.js';
-import { OciClient, basicAuth } from '../helpers/oci-client.js';
+import { serverForSuite } from '../helpers/berth-process.js';
+import { basicAuth } from '../helpers/oci-client.js';
 
-let berth: BerthProcess;
-let client: OciClient;
-
-before(async () => {
-  berth = await startBerth();
-  client = new OciClient(berth.url);
-});
-after(async () => {
-  await berth.stop();
-});
+const suite = serverForSuite();
 
 /** Sends a request line verbatim (fetch would normalise `..` away). */
 function rawRequest(path: string): Promise<string> {
-  const url = new URL(berth.url);
+  const url = new URL(suite.berth.url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(url.port), url.hostname, () => {
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${basicAuth(client.credentials!)}\r\nConnection: close\r\n\r\n`);
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${basicAuth(suite.client.credentials!)}\r\nConnection: close\r\n\r\n`);
     });
     let data = '';
     socket.on('data', (d) => (data += d.toString()));
@@ -33,14 +24,14 @@ function rawRequest(path: string): Promise<string> {
 
 describe('protocol basics', () => {
   it('GET /v2/ answers 200 with the API version header', async () => {
-    const res = await client.request('GET', '/v2/');
+    const res = await suite.client.request('GET', '/v2/');
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
     assert.deepEqual(await res.json(), {});
   });
 
   it('errors use the spec envelope', async () => {
-    const res = await client.request('GET', '/v2/proto/nothing/manifests/latest');
+    const res = await suite.client.request('GET', '/v2/proto/nothing/manifests/latest');
     assert.equal(res.headers.get('content-type')?.startsWith('application/json'), true);
     const body = (await res.json()) as { errors: Array<{ code: string; message: string }> };
     assert.equal(body.errors.length, 1);
@@ -49,12 +40,12 @@ describe('protocol basics', () => {
   });
 
   it('repository names follow the spec grammar: namespaces ok, anything else NAME_INVALID', async () => {
-    await client.pushImage('a/b-c/d_e/f.g/h__i', 'v1');
-    assert.equal((await client.request('GET', '/v2/a/b-c/d_e/f.g/h__i/manifests/v1')).status, 200);
+    await suite.client.pushImage('a/b-c/d_e/f.g/h__i', 'v1');
+    assert.equal((await suite.client.request('GET', '/v2/a/b-c/d_e/f.g/h__i/manifests/v1')).status, 200);
     for (const name of ['Upper/case', 'trailing-/x', 'a//b', '-lead', 'a/.hidden', 'x'.repeat(256)]) {
-      const res = await client.request('GET', `/v2/${name}/tags/list`);
+      const res = await suite.client.request('GET', `/v2/${name}/tags/list`);
       assert.equal(res.status, 400, name);
-      assert.equal(await client.errorCode(res), 'NAME_INVALID', name);
+      assert.equal(await suite.client.errorCode(res), 'NAME_INVALID', name);
     }
   });
 
@@ -70,16 +61,16 @@ describe('protocol basics', () => {
       assert.ok(status === 400 || status === 404, `${path} -> ${status}`);
       assert.ok(!response.includes('root:'), path);
     }
-    assert.ok(existsSync(join(berth.dataDir, 'metadata.db')));
-    assert.ok(!readdirSync(berth.dataDir).includes('etc'));
+    assert.ok(existsSync(join(suite.berth.dataDir, 'metadata.db')));
+    assert.ok(!readdirSync(suite.berth.dataDir).includes('etc'));
   });
 
   it('wrong methods are 405 UNSUPPORTED with Allow; unknown endpoints 404', async () => {
-    const res = await client.request('POST', '/v2/proto/x/manifests/latest');
+    const res = await suite.client.request('POST', '/v2/proto/x/manifests/latest');
     assert.equal(res.status, 405);
-    assert.equal(await client.errorCode(res), 'UNSUPPORTED');
+    assert.equal(await suite.client.errorCode(res), 'UNSUPPORTED');
     assert.equal(res.headers.get('allow'), 'GET, HEAD, PUT, DELETE');
-    const unknown = await client.request('GET', '/v2/proto/x/unknown/thing');
+    const unknown = await suite.client.request('GET', '/v2/proto/x/unknown/thing');
     assert.equal(unknown.status, 404);
   });
 });
