@@ -85,6 +85,7 @@ export interface AuthStore {
   getSetting<T>(key: string): Promise<T | null>;
   putSetting(key: string, value: unknown): Promise<void>;
 
-  appendAudit(event: AuditEvent): Promise<void>;
+  /** Appends events in one transaction (the audit log batches its writes). */
+  appendAudit(events: AuditEvent[]): Promise<void>;
   queryAudit(query: AuditQuery): Promise<AuditEvent[]>;
 }

@@ -157,6 +157,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
       await dispatcher.stop();
       await imports.stop();
       await agent.stop();
+      await accessControl.audit.flush();
       await metadata.close();
     },
   };

@@ -99,17 +99,20 @@ export class SqlAuthStore implements AuthStore {
     await this.db.insertInto('settings').values(row).onConflict((oc) => oc.column('key').doUpdateSet(row)).execute();
   }
 
-  async appendAudit(event: AuditEvent): Promise<void> {
+  async appendAudit(events: AuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
     await this.db
       .insertInto('audit_events')
-      .values({
-        at: event.at,
-        kind: event.kind,
-        actor: event.actor,
-        client: event.client,
-        target: event.target,
-        detail: event.detail ? JSON.stringify(event.detail) : null,
-      })
+      .values(
+        events.map((event) => ({
+          at: event.at,
+          kind: event.kind,
+          actor: event.actor,
+          client: event.client,
+          target: event.target,
+          detail: event.detail ? JSON.stringify(event.detail) : null,
+        })),
+      )
       .execute();
   }
 
