@@ -22,6 +22,8 @@ export interface Settings {
   secretKey: string | undefined;
   secretKeyFile: string | undefined;
   runLogRetentionDays: number;
+  /** Images for the first word of a task cmd (ACR's `bash`, `curl`, ...); config file only. */
+  taskImageAliases: Record<string, string>;
 }
 
 /** Options as given on the command line; absent ones fall back to env, config file, defaults. */
@@ -39,6 +41,7 @@ export interface SettingsOverrides {
 interface ConfigFile {
   secretKeyFile?: string;
   runLogRetentionDays?: number;
+  taskImageAliases?: Record<string, string>;
   listen?: string;
   dataDir?: string;
   tls?: { cert?: string; key?: string };
@@ -73,7 +76,7 @@ function readConfigFile(path: string): ConfigFile {
   const parsed: unknown = parseYaml(text);
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new SettingsError(`config file ${path} must be a YAML mapping`);
-  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays']);
+  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases']);
   const unknown = Object.keys(parsed).filter((k) => !known.has(k));
   if (unknown.length > 0) throw new SettingsError(`config file ${path}: unknown keys ${unknown.join(', ')}`);
   return parsed as ConfigFile;
@@ -120,6 +123,7 @@ export function resolveSettings(overrides: SettingsOverrides, processEnv: NodeJS
     secretKey: env.BERTH_SECRET_KEY,
     secretKeyFile: overrides.secretKeyFile ?? env.BERTH_SECRET_KEY_FILE ?? file.secretKeyFile,
     runLogRetentionDays: number('run log retention', env.BERTH_RUN_LOG_RETENTION_DAYS ?? file.runLogRetentionDays ?? 30),
+    taskImageAliases: Object.fromEntries(Object.entries(file.taskImageAliases ?? {}).map(([k, v]) => [k, String(v)])),
   };
 }
 
@@ -145,5 +149,6 @@ export function describeSettings(settings: Settings): Record<string, unknown> {
     webhookRetry: settings.webhookRetry,
     secretKey: settings.secretKey ? 'from BERTH_SECRET_KEY' : (settings.secretKeyFile ?? '<data-dir>/secret.key'),
     runLogRetentionDays: settings.runLogRetentionDays,
+    taskImageAliases: settings.taskImageAliases,
   };
 }

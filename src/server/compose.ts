@@ -125,6 +125,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
   const agent = new RunAgent(runStore, runs, contexts, new DockerTaskRunner(), runCredentials(accessControl.http ? accessControl.management : null), runRegistryHost, {
     secret: (name) => secrets.reveal(name),
     taskLogins: (name) => tasks.logins(name),
+    imageAliases: settings.taskImageAliases,
   }, app.log, settings.runLogRetentionDays);
   await app.register(managementApi, {
     access: accessControl.management,

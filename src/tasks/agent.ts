@@ -18,6 +18,8 @@ import { executeTask } from './task-executor.js';
 export interface RunResources {
   secret(name: string): Promise<string>;
   taskLogins(taskName: string): Promise<RegistryLogin[]>;
+  /** cmd image aliases (`bash`, `curl`, ...), configured because this machine pulls from no public registry. */
+  imageAliases: Record<string, string>;
 }
 
 /** Short-lived registry credentials for one run, limited to what it needs. */
@@ -170,6 +172,7 @@ export class RunAgent {
           log: logger.sink,
           signal: controller.signal,
           onStepsChanged: (current) => this.store.updateRun(run.id, { steps: current }),
+          imageAliases: this.resources.imageAliases,
           berthCli: (args, log, signal) => this.berthCli(args, logins.find((l) => l.server === host) ?? null, log, signal),
         }).finally(() => undefined);
         steps.push(...outcome.steps);

@@ -13,6 +13,8 @@ export interface TaskExecutionContext {
   log: LogSink;
   signal: AbortSignal;
   onStepsChanged: (steps: StepRecord[]) => Promise<void>;
+  /** Image aliases for the first word of a cmd (configured: e.g. bash, curl). */
+  imageAliases: Record<string, string>;
   /** The `berth` / `acr` built-in: Berth's own CLI, logged in as the run. */
   berthCli: (args: string[], log: LogSink, signal: AbortSignal) => Promise<number>;
 }
@@ -56,6 +58,13 @@ export async function executeTask(task: TaskDefinition, ctx: TaskExecutionContex
   const running = new Map<string, Promise<void>>();
   const save = () => ctx.onStepsChanged([...records.values()]);
   for (const warning of task.warnings) ctx.log(`Warning: ${warning}\n`);
+  // Declared networks: created for this run (or used as they are with skipCreation).
+  const networks = new Map<string, string>();
+  for (const network of task.networks) {
+    networks.set(network.name, network.skipCreation ? network.name : await ctx.runner.createNetwork(ctx.env, network.name, network.driver));
+  }
+  const defaultNetwork = [...task.networks].reverse().find((n) => n.isDefault);
+  const networkOf = (step: TaskStep) => (step.network ? networks.get(step.network) : defaultNetwork ? networks.get(defaultNetwork.name) : undefined);
 
   const start = (step: TaskStep) => {
     const record = records.get(step.id)!;
@@ -65,7 +74,7 @@ export async function executeTask(task: TaskDefinition, ctx: TaskExecutionContex
       await save();
       const began = Date.now();
       try {
-        const code = await runStep(step, task, ctx, outcome, signal);
+        const code = await runStep(step, task, ctx, outcome, signal, networkOf(step));
         record.exitCode = code;
         if (code !== 0 && !step.ignoreErrors) throw new StepError(`step ${step.id} exited with ${code}`, code);
         record.status = 'Succeeded';
@@ -124,12 +133,12 @@ export async function executeTask(task: TaskDefinition, ctx: TaskExecutionContex
   return outcome;
 }
 
-async function runStep(step: TaskStep, task: TaskDefinition, ctx: TaskExecutionContext, outcome: TaskOutcome, runSignal: AbortSignal): Promise<number> {
+async function runStep(step: TaskStep, task: TaskDefinition, ctx: TaskExecutionContext, outcome: TaskOutcome, runSignal: AbortSignal, network: string | undefined): Promise<number> {
   const signal = AbortSignal.any([runSignal, AbortSignal.timeout(step.timeout * 1000)]);
   const workdir = posix.join('/workspace', step.workingDirectory ?? task.workingDirectory ?? '');
-  ctx.log(`Executing step ID: ${step.id}. Timeout(sec): ${step.timeout}, Working directory: '${workdir}', Network: '${step.network ?? ctx.env.network}'\n`);
+  ctx.log(`Executing step ID: ${step.id}. Timeout(sec): ${step.timeout}, Working directory: '${workdir}', Network: '${network ?? ctx.env.network}'\n`);
   if (step.startDelay > 0) await sleep(step.startDelay * 1000, signal);
-  const once = (): Promise<number> => runOnce(step, task, ctx, outcome, signal, workdir);
+  const once = (): Promise<number> => runOnce(step, task, ctx, outcome, signal, workdir, network);
   if (step.type === 'push') return once();
   let lastFailure = 0;
   for (let repetition = 0; repetition <= step.repeat; repetition++) {
@@ -150,12 +159,20 @@ async function runStep(step: TaskStep, task: TaskDefinition, ctx: TaskExecutionC
   return lastFailure;
 }
 
-async function runOnce(step: TaskStep, task: TaskDefinition, ctx: TaskExecutionContext, outcome: TaskOutcome, signal: AbortSignal, workdir: string): Promise<number> {
+async function runOnce(
+  step: TaskStep,
+  task: TaskDefinition,
+  ctx: TaskExecutionContext,
+  outcome: TaskOutcome,
+  signal: AbortSignal,
+  workdir: string,
+  network: string | undefined,
+): Promise<number> {
   if (step.type === 'cmd') {
     const words = shellWords(step.cmd);
     if (words[0] === 'berth' || words[0] === 'acr') return ctx.berthCli(words.slice(1), ctx.log, signal);
     const builtin = words[0] === 'docker';
-    const image = builtin ? await ctx.runner.builtinImage('docker') : words[0]!;
+    const image = builtin ? await ctx.runner.builtinImage('docker') : (ctx.imageAliases[words[0]!] ?? words[0]!);
     const env = mergeEnv(task.env, step.env);
     return ctx.runner.run(
       ctx.env,
@@ -172,6 +189,11 @@ async function runOnce(step: TaskStep, task: TaskDefinition, ctx: TaskExecutionC
         user: step.user,
         privileged: step.privileged,
         engineAccess: builtin,
+        ...(network ? { network } : {}),
+        pull: step.pull,
+        keep: step.keep,
+        ports: step.ports,
+        expose: step.expose,
       },
       ctx.log,
       signal,

@@ -44,6 +44,8 @@ export interface TaskDefinition {
   steps: TaskStep[];
   /** `secrets:` entries: id → Berth secret name (a Key Vault URL names the secret in its last path part). */
   secretRefs: Array<{ id: string; secret: string }>;
+  /** Extra networks; the last `isDefault` one replaces the run's network as every step's default. */
+  networks: Array<{ name: string; driver: string; skipCreation: boolean; isDefault: boolean }>;
   /** Keys ACR would silently ignore; Berth says so. */
   warnings: string[];
 }
@@ -75,10 +77,38 @@ function versionOf(source: string): string {
   return version;
 }
 
-function expandAliases(source: string): string {
-  return source.replace(/\$\$|\$([A-Za-z0-9]+)/g, (whole, name: string | undefined) => {
-    if (whole === '$$') return '$';
-    return name && runAliases.includes(name) ? `{{.Run.${name}}}` : whole;
+/**
+ * v1.1.0 aliases: the top-level `alias:` block (values, directive) is taken out of the text, then
+ * `<directive>name` is replaced by the task's own values first, the Run built-ins next; unknown
+ * names stay verbatim and a doubled directive escapes it, as in ACR.
+ */
+function expandAliases(source: string, warnings: string[]): string {
+  const lines = source.split('\n');
+  const start = lines.findIndex((l) => /^alias:\s*$/.test(l));
+  let values: Record<string, string> = {};
+  let directive = '$';
+  let text = source;
+  if (start >= 0) {
+    let end = start + 1;
+    while (end < lines.length && (/^\s/.test(lines[end]!) || lines[end]!.trim() === '')) end++;
+    const block = parseYaml(lines.slice(start, end).join('\n')) as { alias?: { values?: Record<string, unknown>; directive?: string; src?: unknown } } | null;
+    const alias = block?.alias ?? {};
+    for (const [name, value] of Object.entries(alias.values ?? {})) {
+      if (!/^[A-Za-z0-9]+$/.test(name)) throw invalid(`alias name "${name}" must be letters and digits`);
+      values[name] = String(value);
+    }
+    if (alias.directive !== undefined) {
+      if (typeof alias.directive !== 'string' || alias.directive.length !== 1 || /[A-Za-z0-9]/.test(alias.directive)) throw invalid('alias directive must be one non-alphanumeric character');
+      directive = alias.directive;
+    }
+    if (alias.src !== undefined) warnings.push('alias "src" files are not supported yet and were ignored');
+    text = [...lines.slice(0, start), ...lines.slice(end)].join('\n');
+  }
+  const d = directive.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return text.replace(new RegExp(`${d}${d}|${d}([A-Za-z0-9]+)`, 'g'), (whole, name: string | undefined) => {
+    if (name === undefined) return directive;
+    if (name in values) return values[name]!;
+    return runAliases.includes(name) ? `{{.Run.${name}}}` : whole;
   });
 }
 
@@ -118,7 +148,8 @@ function codes(value: unknown, key: string): number[] | null {
  */
 export function parseTaskFile(source: string, data: TemplateData): TaskDefinition {
   const version = versionOf(source);
-  const aliased = version >= 'v1.1.0' ? expandAliases(source) : source;
+  const warnings: string[] = [];
+  const aliased = version >= 'v1.1.0' ? expandAliases(source, warnings) : source;
   const rendered = new GoTemplate(aliased).render(data as unknown as Record<string, unknown>);
   let document: unknown;
   try {
@@ -128,9 +159,13 @@ export function parseTaskFile(source: string, data: TemplateData): TaskDefinitio
   }
   if (typeof document !== 'object' || document === null || Array.isArray(document)) throw invalid('must be a YAML mapping with steps');
   const task = document as Record<string, unknown>;
-  const warnings: string[] = [];
   for (const key of Object.keys(task)) if (!taskKeys.has(key)) warnings.push(`unknown key "${key}" ignored`);
-  for (const key of ['networks', 'volumes', 'alias']) if (task[key] !== undefined) warnings.push(`"${key}" is not supported yet and was ignored`);
+  if (task.volumes !== undefined) warnings.push('"volumes" is not supported yet and was ignored');
+  const networks = (Array.isArray(task.networks) ? task.networks : task.networks === undefined ? [] : [null]).map((entry: unknown) => {
+    const n = entry as Record<string, unknown> | null;
+    if (typeof n?.name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(n.name)) throw invalid('each networks entry needs a name');
+    return { name: n.name, driver: text(n.driver, 'network driver') ?? 'bridge', skipCreation: bool(n.skipCreation, 'skipCreation'), isDefault: bool(n.isDefault, 'isDefault') };
+  });
   const secretRefs = (Array.isArray(task.secrets) ? task.secrets : task.secrets === undefined ? [] : [null]).map((entry: unknown) => {
     const e = entry as Record<string, unknown> | null;
     const id = typeof e?.id === 'string' ? e.id : null;
@@ -198,7 +233,10 @@ export function parseTaskFile(source: string, data: TemplateData): TaskDefinitio
     for (const dep of step.dependsOn) if (!seen.has(dep)) throw invalid(`step "${step.id}" waits for unknown step "${dep}"`);
   });
   assertAcyclic(steps);
-  return { version, stepTimeout, workingDirectory: text(task.workingDirectory, 'workingDirectory'), env, steps, secretRefs, warnings };
+  for (const step of steps) {
+    if (step.network && !networks.some((n) => n.name === step.network)) throw invalid(`step "${step.id}" uses network "${step.network}", which networks does not declare`);
+  }
+  return { version, stepTimeout, workingDirectory: text(task.workingDirectory, 'workingDirectory'), env, steps, secretRefs, networks, warnings };
 }
 
 function assertAcyclic(steps: TaskStep[]): void {

@@ -43,6 +43,15 @@ export interface ContainerRequest {
   privileged?: boolean;
   /** Mount the engine's socket and a docker config holding the run's logins (the docker image). */
   engineAccess?: boolean;
+  /** Another network than the run's own (declared in the task file). */
+  network?: string;
+  /** Pull the image even when the engine has it. */
+  pull?: boolean;
+  /** Keep the container after the step (the run's cleanup still removes it). */
+  keep?: boolean;
+  /** `-p host:container` / `-p container` and `--expose` values. */
+  ports?: string[];
+  expose?: string[];
 }
 
 export type LogSink = (text: string) => void;
@@ -58,6 +67,8 @@ export interface TaskRunner {
   push(env: RunEnvironment, reference: string, login: RegistryLogin | null, log: LogSink, signal: AbortSignal): Promise<string>;
   /** Runs a container to completion; returns its exit code. */
   run(env: RunEnvironment, request: ContainerRequest, log: LogSink, signal: AbortSignal): Promise<number>;
+  /** Creates a network for the run (labelled like the rest); returns its engine name. */
+  createNetwork(env: RunEnvironment, name: string, driver: string): Promise<string>;
   /** Unpacks a source context into the run's /workspace volume. */
   loadWorkspace(env: RunEnvironment, context: Readable): Promise<void>;
   /** A tar of /workspace/<folder> as it is now (the context of a build step). */

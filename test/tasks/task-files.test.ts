@@ -151,6 +151,54 @@ steps:
   });
 });
 
+describe('aliases, networks and step options', () => {
+  it('alias values and $$, a declared network reachable only by its steps, configured image aliases, keep and expose', async () => {
+    const configFile = join(tempDir('alias-config'), 'berth.yaml');
+    writeFileSync(configFile, `taskImageAliases:\n  bb: ${image}\n`);
+    const server = await startBerth({ args: ['--config', configFile] });
+    const aliasConfigDir = tempDir('alias-cli');
+    try {
+      assert.equal((await berthCliAsync(aliasConfigDir, ['login', server.url, '-u', 'admin', '-p', adminCredentials.password])).status, 0);
+      const folder = tempDir('alias-task');
+      writeFileSync(join(folder, 'acr-task.yaml'), `version: v1.1.0
+alias:
+  values:
+    greeting: hello-from-alias
+    img: ${image}
+networks:
+  - name: backend
+steps:
+  - id: db
+    cmd: $img sh -c "echo data-on-backend > /workspace/db.txt && busybox httpd -f -p 9000 -h /workspace"
+    detach: true
+    network: backend
+    expose: ["9000"]
+  - id: client
+    cmd: bb sh -c "sleep 1; busybox wget -qO- http://db:9000/db.txt"
+    network: backend
+    keep: true
+  - id: outsider
+    cmd: bb sh -c "busybox wget -qO- -T 2 http://db:9000/db.txt || echo db-unreachable"
+  - id: words
+    cmd: bb echo $greeting costs $$5 in run $ID
+`);
+      const result = await berthCliAsync(aliasConfigDir, ['run', '-f', 'acr-task.yaml', folder]);
+      assert.equal(result.status, 0, result.stdout + result.stderr);
+      assert.match(result.stdout, /data-on-backend/);
+      assert.match(result.stdout, /db-unreachable/);
+      assert.match(result.stdout, /hello-from-alias costs \$5 in run cb\d+/);
+      assert.equal(await leftovers(server), '', 'kept containers and declared networks go with the run');
+      const undeclared = await berthCliAsync(aliasConfigDir, ['run', '--cmd', 'x', '/dev/null']);
+      assert.equal(undeclared.status, 1);
+      writeFileSync(join(folder, 'bad.yaml'), 'steps:\n  - cmd: x\n    network: nowhere\n');
+      const bad = await berthCliAsync(aliasConfigDir, ['run', '-f', 'bad.yaml', folder]);
+      assert.match(bad.stderr, /network "nowhere", which networks does not declare/);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('seed 001: gated import of a public base image', () => {
   const seedTask = `version: v1.1.0
 steps:

@@ -93,8 +93,16 @@ export class DockerTaskRunner implements TaskRunner {
     return digest;
   }
 
+  async createNetwork(env: RunEnvironment, name: string, driver: string): Promise<string> {
+    const engineName = `${env.network}-${name}`;
+    await this.docker.createNetwork({ Name: engineName, Driver: driver, Labels: labels(env) });
+    return engineName;
+  }
+
   async run(env: RunEnvironment, request: ContainerRequest, log: LogSink, signal: AbortSignal): Promise<number> {
-    await this.ensureImage(request.image, request.logins, log, signal);
+    await this.ensureImage(request.image, request.logins, log, signal, request.pull ?? false);
+    const network = request.network ?? env.network;
+    const { exposed, bindings } = portSettings(request.ports ?? [], request.expose ?? []);
     const binds = [`${env.volume}:/workspace`];
     const extraEnv: string[] = [];
     if (request.engineAccess) {
@@ -110,8 +118,9 @@ export class DockerTaskRunner implements TaskRunner {
       ...(request.workingDir === null ? {} : { WorkingDir: request.workingDir ?? '/workspace' }),
       ...(request.user ? { User: request.user } : {}),
       Labels: labels(env),
-      HostConfig: { NetworkMode: env.network, Binds: binds, Privileged: request.privileged ?? false },
-      NetworkingConfig: { EndpointsConfig: { [env.network]: { Aliases: request.name ? [request.name] : [] } } },
+      ExposedPorts: exposed,
+      HostConfig: { NetworkMode: network, Binds: binds, Privileged: request.privileged ?? false, PortBindings: bindings },
+      NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: request.name ? [request.name] : [] } } },
     });
     if (request.context) await container.putArchive(request.context as unknown as NodeJS.ReadableStream, { path: '/workspace' });
     if (request.engineAccess) await container.putArchive(dockerConfigArchive(request.logins), { path: '/' });
@@ -133,7 +142,7 @@ export class DockerTaskRunner implements TaskRunner {
       return result.StatusCode;
     } finally {
       signal.removeEventListener('abort', kill);
-      await container.remove({ force: true }).catch(() => undefined);
+      if (!request.keep) await container.remove({ force: true }).catch(() => undefined);
     }
   }
 
@@ -177,17 +186,20 @@ export class DockerTaskRunner implements TaskRunner {
     for (const info of await this.docker.listContainers({ all: true, filters })) {
       await this.docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
     }
+    for (const info of await this.docker.listNetworks({ filters })) await this.docker.getNetwork(info.Id).remove().catch(() => undefined);
     await this.docker.getNetwork(env.network).remove().catch(() => undefined);
     await this.docker.getVolume(env.volume).remove().catch(() => undefined);
     for (const image of temporaryImages) await this.docker.getImage(image).remove({ force: true }).catch(() => undefined);
   }
 
-  private async ensureImage(image: string, logins: RegistryLogin[], log: LogSink, signal: AbortSignal): Promise<void> {
-    try {
-      await this.docker.getImage(image).inspect();
-      return;
-    } catch {
-      // not present locally: pull it
+  private async ensureImage(image: string, logins: RegistryLogin[], log: LogSink, signal: AbortSignal, force = false): Promise<void> {
+    if (!force) {
+      try {
+        await this.docker.getImage(image).inspect();
+        return;
+      } catch {
+        // not present locally: pull it
+      }
     }
     const authconfig = authFor(image, logins);
     const stream = (await this.docker.pull(image, { ...(authconfig ? { authconfig } : {}), abortSignal: signal } as never)) as unknown as NodeJS.ReadableStream;
@@ -196,6 +208,21 @@ export class DockerTaskRunner implements TaskRunner {
 }
 
 const socketPath = '/var/run/docker.sock';
+
+/** `-p 8080:80`, `-p 80`, `--expose 9000` → the engine's ExposedPorts and PortBindings. */
+function portSettings(ports: string[], expose: string[]): { exposed: Record<string, object>; bindings: Record<string, Array<{ HostPort: string }>> } {
+  const exposed: Record<string, object> = {};
+  const bindings: Record<string, Array<{ HostPort: string }>> = {};
+  const key = (port: string) => (port.includes('/') ? port : `${port}/tcp`);
+  for (const port of expose) exposed[key(port)] = {};
+  for (const mapping of ports) {
+    const parts = mapping.split(':');
+    const container = key(parts[parts.length - 1]!);
+    exposed[container] = {};
+    bindings[container] = [{ HostPort: parts.length > 1 ? parts[parts.length - 2]! : '' }];
+  }
+  return { exposed, bindings };
+}
 
 function dockerConfigArchive(logins: RegistryLogin[]): NodeJS.ReadableStream {
   const auths = Object.fromEntries(logins.map((l) => [l.server, { auth: Buffer.from(`${l.username}:${l.password}`).toString('base64') }]));
