@@ -13,6 +13,7 @@ import { renderRunTemplate, runDate, shellWords, type RunVariables } from './tem
 import { splitReference } from './docker/docker-runner.js';
 import { parseTaskFile, placeholderSecrets } from './task-file.js';
 import { executeTask } from './task-executor.js';
+import { RunLog } from './run-log.js';
 
 /** What a run may use besides its own registry token: stored secrets and its task's credentials. */
 export interface RunResources {
@@ -298,45 +299,4 @@ function importTargets(commands: string[]): string[] {
     }
   }
   return repositories;
-}
-
-/** A run's log: secrets masked, written in batches, readable while the run goes on. */
-class RunLog {
-  private buffer = '';
-
-  /** Masks a value learnt during the run (a stored secret, a credential). */
-  mask(value: string): void {
-    if (value) this.secrets.push(value);
-  }
-
-  private timer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> = Promise.resolve();
-  readonly sink = (text: string): void => this.write(text);
-
-  constructor(
-    private readonly store: RunStore,
-    private readonly runId: string,
-    private readonly secrets: string[],
-  ) {}
-
-  write(text: string): void {
-    let masked = text;
-    for (const secret of this.secrets) if (secret) masked = masked.split(secret).join('***');
-    this.buffer += masked;
-    this.timer ??= setTimeout(() => this.flush(), 200);
-  }
-
-  async close(): Promise<void> {
-    this.flush();
-    await this.flushing;
-  }
-
-  private flush(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (!this.buffer) return;
-    const text = this.buffer;
-    this.buffer = '';
-    this.flushing = this.flushing.then(() => this.store.appendLog(this.runId, text)).catch(() => undefined);
-  }
 }

@@ -1,0 +1,35 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { RunLog } from '../../src/tasks/run-log.js';
+
+function memoryStore() {
+  const chunks: string[] = [];
+  return { chunks, store: { appendLog: async (_id: string, text: string) => void chunks.push(text) } };
+}
+
+describe('run log masking', () => {
+  it('masks a secret even when the output splits it across chunks', async () => {
+    const { chunks, store } = memoryStore();
+    const log = new RunLog(store, 'cb1', ['hunter2-secret'], 5);
+    log.write('token is hun');
+    await new Promise((r) => setTimeout(r, 20)); // a flush happens between the two halves
+    log.write('ter2-secret and done\n');
+    log.write('again: hunter2-secret\n');
+    await log.close();
+    const all = chunks.join('');
+    assert.equal(all, 'token is *** and done\nagain: ***\n');
+    assert.ok(chunks.length >= 2, 'it did flush before the end');
+  });
+
+  it('holds back only what could start a secret, and masks values learnt later', async () => {
+    const { chunks, store } = memoryStore();
+    const log = new RunLog(store, 'cb2', ['abcdef'], 5);
+    log.write('plain text ab');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(chunks.join(''), 'plain text ');
+    log.write('x then learned-later\n');
+    log.mask('learned-later');
+    await log.close();
+    assert.equal(chunks.join(''), 'plain text abx then ***\n');
+  });
+});
