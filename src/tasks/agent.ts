@@ -155,6 +155,8 @@ export class RunAgent {
           logger.mask(secrets[ref.id]!);
         }
         const task = parseTaskFile(spec.taskFile, { Run: runVars, Values: spec.values, Secrets: secrets });
+        // Secret volume contents are secrets too.
+        for (const volume of task.volumes) for (const content of Object.values(volume.files)) logger.mask(content.trim());
         const host = this.registryHost();
         const rendered = JSON.stringify(task.steps);
         const pushRepositories = [

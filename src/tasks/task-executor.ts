@@ -64,6 +64,8 @@ export async function executeTask(task: TaskDefinition, ctx: TaskExecutionContex
     networks.set(network.name, network.skipCreation ? network.name : await ctx.runner.createNetwork(ctx.env, network.name, network.driver));
   }
   const defaultNetwork = [...task.networks].reverse().find((n) => n.isDefault);
+  const volumes = new Map<string, string>();
+  for (const volume of task.volumes) volumes.set(volume.name, await ctx.runner.createVolume(ctx.env, volume.name, volume.files));
   const networkOf = (step: TaskStep) => (step.network ? networks.get(step.network) : defaultNetwork ? networks.get(defaultNetwork.name) : undefined);
 
   const start = (step: TaskStep) => {
@@ -74,7 +76,8 @@ export async function executeTask(task: TaskDefinition, ctx: TaskExecutionContex
       await save();
       const began = Date.now();
       try {
-        const code = await runStep(step, task, ctx, outcome, signal, networkOf(step));
+        const mounts = step.volumeMounts.map((m) => ({ volume: volumes.get(m.name)!, mountPath: m.mountPath }));
+        const code = await runStep(step, task, ctx, outcome, signal, networkOf(step), mounts);
         record.exitCode = code;
         if (code !== 0 && !step.ignoreErrors) throw new StepError(`step ${step.id} exited with ${code}`, code);
         record.status = 'Succeeded';
@@ -133,12 +136,20 @@ export async function executeTask(task: TaskDefinition, ctx: TaskExecutionContex
   return outcome;
 }
 
-async function runStep(step: TaskStep, task: TaskDefinition, ctx: TaskExecutionContext, outcome: TaskOutcome, runSignal: AbortSignal, network: string | undefined): Promise<number> {
+async function runStep(
+  step: TaskStep,
+  task: TaskDefinition,
+  ctx: TaskExecutionContext,
+  outcome: TaskOutcome,
+  runSignal: AbortSignal,
+  network: string | undefined,
+  mounts: Array<{ volume: string; mountPath: string }>,
+): Promise<number> {
   const signal = AbortSignal.any([runSignal, AbortSignal.timeout(step.timeout * 1000)]);
   const workdir = posix.join('/workspace', step.workingDirectory ?? task.workingDirectory ?? '');
   ctx.log(`Executing step ID: ${step.id}. Timeout(sec): ${step.timeout}, Working directory: '${workdir}', Network: '${network ?? ctx.env.network}'\n`);
   if (step.startDelay > 0) await sleep(step.startDelay * 1000, signal);
-  const once = (): Promise<number> => runOnce(step, task, ctx, outcome, signal, workdir, network);
+  const once = (): Promise<number> => runOnce(step, task, ctx, outcome, signal, workdir, network, mounts);
   if (step.type === 'push') return once();
   let lastFailure = 0;
   for (let repetition = 0; repetition <= step.repeat; repetition++) {
@@ -167,6 +178,7 @@ async function runOnce(
   signal: AbortSignal,
   workdir: string,
   network: string | undefined,
+  mounts: Array<{ volume: string; mountPath: string }>,
 ): Promise<number> {
   if (step.type === 'cmd') {
     const words = shellWords(step.cmd);
@@ -192,6 +204,7 @@ async function runOnce(
         ...(network ? { network } : {}),
         pull: step.pull,
         keep: step.keep,
+        volumeMounts: mounts,
         ports: step.ports,
         expose: step.expose,
       },

@@ -34,6 +34,7 @@ export interface TaskStep {
   pull: boolean;
   exitedWith: number[] | null;
   exitedWithout: number[] | null;
+  volumeMounts: Array<{ name: string; mountPath: string }>;
 }
 
 export interface TaskDefinition {
@@ -44,6 +45,8 @@ export interface TaskDefinition {
   steps: TaskStep[];
   /** `secrets:` entries: id → Berth secret name (a Key Vault URL names the secret in its last path part). */
   secretRefs: Array<{ id: string; secret: string }>;
+  /** Secret volumes: files (decoded from base64) that steps mount with volumeMounts. */
+  volumes: Array<{ name: string; files: Record<string, string> }>;
   /** Extra networks; the last `isDefault` one replaces the run's network as every step's default. */
   networks: Array<{ name: string; driver: string; skipCreation: boolean; isDefault: boolean }>;
   /** Keys ACR would silently ignore; Berth says so. */
@@ -136,6 +139,20 @@ function list(value: unknown, key: string): string[] {
   return value.map((v) => String(v));
 }
 
+function mounts(value: unknown, where: string): Array<{ name: string; mountPath: string }> {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw invalid(`${where}: volumeMounts must be a list`);
+  const result = value.map((m: unknown) => {
+    const entry = m as Record<string, unknown> | null;
+    if (typeof entry?.name !== 'string' || typeof entry.mountPath !== 'string' || !entry.mountPath.startsWith('/')) {
+      throw invalid(`${where}: each volumeMounts entry needs a name and an absolute mountPath`);
+    }
+    return { name: entry.name, mountPath: entry.mountPath };
+  });
+  if (new Set(result.map((m) => m.mountPath)).size !== result.length) throw invalid(`${where}: mountPath values must be unique`);
+  return result;
+}
+
 function codes(value: unknown, key: string): number[] | null {
   if (value === undefined || value === null) return null;
   if (!Array.isArray(value) || !value.every((v) => Number.isInteger(v))) throw invalid(`${key} must be a list of exit codes`);
@@ -160,7 +177,17 @@ export function parseTaskFile(source: string, data: TemplateData): TaskDefinitio
   if (typeof document !== 'object' || document === null || Array.isArray(document)) throw invalid('must be a YAML mapping with steps');
   const task = document as Record<string, unknown>;
   for (const key of Object.keys(task)) if (!taskKeys.has(key)) warnings.push(`unknown key "${key}" ignored`);
-  if (task.volumes !== undefined) warnings.push('"volumes" is not supported yet and was ignored');
+  const volumes = (Array.isArray(task.volumes) ? task.volumes : task.volumes === undefined ? [] : [null]).map((entry: unknown) => {
+    const v = entry as Record<string, unknown> | null;
+    if (typeof v?.name !== 'string' || !/^[a-zA-Z0-9-_]+$/.test(v.name)) throw invalid('each volumes entry needs a name of letters, digits, "-" or "_"');
+    if (typeof v.secret !== 'object' || v.secret === null || Array.isArray(v.secret)) throw invalid(`volume "${v.name}" needs a secret: map of file names to base64 values`);
+    const files: Record<string, string> = {};
+    for (const [file, value] of Object.entries(v.secret as Record<string, unknown>)) {
+      if (!/^[a-zA-Z0-9-_.]+$/.test(file)) throw invalid(`volume "${v.name}": invalid file name "${file}"`);
+      files[file] = Buffer.from(String(value), 'base64').toString('utf8');
+    }
+    return { name: v.name, files };
+  });
   const networks = (Array.isArray(task.networks) ? task.networks : task.networks === undefined ? [] : [null]).map((entry: unknown) => {
     const n = entry as Record<string, unknown> | null;
     if (typeof n?.name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(n.name)) throw invalid('each networks entry needs a name');
@@ -223,6 +250,7 @@ export function parseTaskFile(source: string, data: TemplateData): TaskDefinitio
       pull: bool(s.pull, `${where} pull`),
       exitedWith: codes(s.exitedWith, `${where} exitedWith`),
       exitedWithout: codes(s.exitedWithout, `${where} exitedWithout`),
+      volumeMounts: mounts(s.volumeMounts, where),
     } as TaskStep & { whenGiven: boolean };
   });
   // No `when`: after the previous step in file order (the first step starts at once).
@@ -235,8 +263,12 @@ export function parseTaskFile(source: string, data: TemplateData): TaskDefinitio
   assertAcyclic(steps);
   for (const step of steps) {
     if (step.network && !networks.some((n) => n.name === step.network)) throw invalid(`step "${step.id}" uses network "${step.network}", which networks does not declare`);
+    for (const mount of step.volumeMounts) {
+      if (!volumes.some((v) => v.name === mount.name)) throw invalid(`step "${step.id}" mounts volume "${mount.name}", which volumes does not declare`);
+    }
+    if (step.type === 'build' && step.volumeMounts.length > 0) warnings.push(`step "${step.id}": volumeMounts on build steps are not supported yet and were ignored`);
   }
-  return { version, stepTimeout, workingDirectory: text(task.workingDirectory, 'workingDirectory'), env, steps, secretRefs, networks, warnings };
+  return { version, stepTimeout, workingDirectory: text(task.workingDirectory, 'workingDirectory'), env, steps, secretRefs, networks, volumes, warnings };
 }
 
 function assertAcyclic(steps: TaskStep[]): void {

@@ -49,6 +49,8 @@ export interface ContainerRequest {
   pull?: boolean;
   /** Keep the container after the step (the run's cleanup still removes it). */
   keep?: boolean;
+  /** Named run volumes (from createVolume) mounted at paths. */
+  volumeMounts?: Array<{ volume: string; mountPath: string }>;
   /** `-p host:container` / `-p container` and `--expose` values. */
   ports?: string[];
   expose?: string[];
@@ -69,6 +71,8 @@ export interface TaskRunner {
   run(env: RunEnvironment, request: ContainerRequest, log: LogSink, signal: AbortSignal): Promise<number>;
   /** Creates a network for the run (labelled like the rest); returns its engine name. */
   createNetwork(env: RunEnvironment, name: string, driver: string): Promise<string>;
+  /** Creates a volume for the run holding `files` (name → content); returns its engine name. */
+  createVolume(env: RunEnvironment, name: string, files: Record<string, string>): Promise<string>;
   /** Unpacks a source context into the run's /workspace volume. */
   loadWorkspace(env: RunEnvironment, context: Readable): Promise<void>;
   /** A tar of /workspace/<folder> as it is now (the context of a build step). */

@@ -199,6 +199,30 @@ steps:
   });
 });
 
+describe('secret volumes', () => {
+  it('volumes with base64 secret files are mounted where volumeMounts say; their contents are masked', async () => {
+    const encoded = Buffer.from('db-password-value-7').toString('base64');
+    const { status, stdout } = await runFile(`version: v1.1.0
+volumes:
+  - name: creds
+    secret:
+      password.txt: ${encoded}
+steps:
+  - cmd: ${image} sh -c "ls /run/creds; cat /run/creds/password.txt; echo"
+    volumeMounts:
+      - name: creds
+        mountPath: /run/creds
+`);
+    assert.equal(status, 0, stdout);
+    assert.match(stdout, /password\.txt/);
+    assert.match(stdout, /\*\*\*/);
+    assert.ok(!stdout.includes('db-password-value-7'));
+    assert.equal(await leftovers(berth), '', 'the secret volume goes with the run');
+    const undeclared = await runFile('version: v1.1.0\nsteps:\n  - cmd: x\n    volumeMounts:\n      - name: nope\n        mountPath: /x\n');
+    assert.match(undeclared.stderr, /mounts volume "nope", which volumes does not declare/);
+  });
+});
+
 describe('seed 001: gated import of a public base image', () => {
   const seedTask = `version: v1.1.0
 steps:

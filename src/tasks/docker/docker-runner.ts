@@ -99,11 +99,30 @@ export class DockerTaskRunner implements TaskRunner {
     return engineName;
   }
 
+  async createVolume(env: RunEnvironment, name: string, files: Record<string, string>): Promise<string> {
+    const engineName = `${env.network}-${name}`;
+    await this.docker.createVolume({ Name: engineName, Labels: labels(env) });
+    const dir = mkdtempSync(join(tmpdir(), 'berth-volume-'));
+    try {
+      for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, file), content, { mode: 0o600 });
+      const helper = await this.docker.createContainer({ Image: await this.builtinImage('docker'), Labels: labels(env), HostConfig: { Binds: [`${engineName}:/volume`] } });
+      try {
+        const archive = Readable.from(createTar({ cwd: dir, portable: true }, Object.keys(files)) as unknown as AsyncIterable<Buffer>);
+        await helper.putArchive(archive as unknown as NodeJS.ReadableStream, { path: '/volume' });
+      } finally {
+        await helper.remove({ force: true }).catch(() => undefined);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return engineName;
+  }
+
   async run(env: RunEnvironment, request: ContainerRequest, log: LogSink, signal: AbortSignal): Promise<number> {
     await this.ensureImage(request.image, request.logins, log, signal, request.pull ?? false);
     const network = request.network ?? env.network;
     const { exposed, bindings } = portSettings(request.ports ?? [], request.expose ?? []);
-    const binds = [`${env.volume}:/workspace`];
+    const binds = [`${env.volume}:/workspace`, ...(request.volumeMounts ?? []).map((m) => `${m.volume}:${m.mountPath}`)];
     const extraEnv: string[] = [];
     if (request.engineAccess) {
       binds.push(`${socketPath}:/var/run/docker.sock`);
@@ -188,6 +207,8 @@ export class DockerTaskRunner implements TaskRunner {
     }
     for (const info of await this.docker.listNetworks({ filters })) await this.docker.getNetwork(info.Id).remove().catch(() => undefined);
     await this.docker.getNetwork(env.network).remove().catch(() => undefined);
+    const { Volumes: volumes } = await this.docker.listVolumes({ filters });
+    for (const volume of volumes ?? []) await this.docker.getVolume(volume.Name).remove().catch(() => undefined);
     await this.docker.getVolume(env.volume).remove().catch(() => undefined);
     for (const image of temporaryImages) await this.docker.getImage(image).remove({ force: true }).catch(() => undefined);
   }
