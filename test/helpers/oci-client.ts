@@ -87,6 +87,20 @@ export class OciClient {
     return { digest, size: Buffer.byteLength(JSON.stringify(manifest)), manifest };
   }
 
+  /** Pushes a signature-like OCI artifact (empty config and layer) whose subject is `subject`, by digest. */
+  async pushSignature(repository: string, subject: { digest: string; size: number }): Promise<{ digest: string; response: Response }> {
+    const empty = await this.pushBlob(repository, '{}');
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: mediaTypes.ociManifest,
+      artifactType: 'application/vnd.example.signature',
+      config: { ...empty, mediaType: mediaTypes.ociEmpty },
+      layers: [{ ...empty, mediaType: mediaTypes.ociEmpty }],
+      subject: { mediaType: mediaTypes.ociManifest, digest: subject.digest, size: subject.size },
+    };
+    return this.pushManifest(repository, sha256(JSON.stringify(manifest)), manifest);
+  }
+
   async errorCode(res: Response): Promise<string | undefined> {
     const body = (await res.json()) as { errors?: Array<{ code: string }> };
     return body.errors?.[0]?.code;

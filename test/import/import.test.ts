@@ -115,16 +115,7 @@ describe('import from another Berth (token auth)', () => {
   it('with --include-referrers, signatures come along', async () => {
     const client = sourceAdmin();
     const subject = await client.pushImage('lib/signed', 'v1');
-    const empty = await client.pushBlob('lib/signed', '{}');
-    const signature = {
-      schemaVersion: 2,
-      mediaType: mediaTypes.ociManifest,
-      artifactType: 'application/vnd.example.signature',
-      config: { ...empty, mediaType: mediaTypes.ociEmpty },
-      layers: [{ ...empty, mediaType: mediaTypes.ociEmpty }],
-      subject: { mediaType: mediaTypes.ociManifest, digest: subject.digest, size: subject.size },
-    };
-    const sig = await client.pushManifest('lib/signed', sha256(JSON.stringify(signature)), signature);
+    const sig = await client.pushSignature('lib/signed', subject);
     const job = await importAndWait(target, { source: `${source.host}/lib/signed:v1`, targetTags: ['imported/signed:v1'], includeReferrers: true, username: sourceToken.username, password: sourceToken.password });
     assert.equal(job.status, 'succeeded', job.error ?? '');
     const referrers = await new OciClient(target.url).request('GET', `/v2/imported/signed/referrers/${subject.digest}`);
