@@ -29,6 +29,9 @@ export interface HttpAuthComponents {
 /** Paths that authenticate on their own terms (or need none). */
 const unauthenticated = new Set(['/healthz', '/readyz', '/metrics', '/oauth2/token', '/api/v1/openapi.json']);
 
+/** Remote agents present the agent key, not a registry identity (see agent-api). */
+const agentApiPrefix = '/api/v1/agent/';
+
 export function serviceName(request: FastifyRequest): string {
   return request.host;
 }
@@ -88,7 +91,7 @@ export function registerAuthentication(app: FastifyInstance, components: HttpAut
   app.decorateRequest('auth', null);
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?', 1)[0]!;
-    if (unauthenticated.has(path)) return;
+    if (unauthenticated.has(path) || path.startsWith(agentApiPrefix)) return;
     request.auth = await identify(components, request);
     const context = currentRequestContext();
     if (context) context.actor = describeIdentity(request.auth.identity);

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { SettingsError } from '../config/settings.js';
 import { registerServeCommand } from './serve-command.js';
+import { registerAgentCommand } from './agent-command.js';
 import { registerLoginCommands } from './commands/login.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerScopeMapCommands } from './commands/scope-map.js';
@@ -14,13 +15,13 @@ import { registerSecretCommands } from './commands/secret.js';
 import { CliError } from './api-client.js';
 import { berthVersion } from '../version.js';
 
-
 const program = new Command()
   .name('berth')
   .description('Berth: a self-hosted container registry with built-in image automation')
   .version(berthVersion, '-v, --version')
   .showHelpAfterError();
 registerServeCommand(program);
+registerAgentCommand(program);
 registerLoginCommands(program);
 registerTokenCommands(program);
 registerScopeMapCommands(program);

@@ -14,6 +14,8 @@ export function registerServeCommand(program: Command): void {
     .option('--log-level <level>', 'trace|debug|info|warn|error (default info)')
     .option('--auth <mode>', 'required (default) or none: no authentication at all, for local experiments')
     .option('--secret-key-file <file>', 'key for secrets at rest (or BERTH_SECRET_KEY; default: generated in the data dir)')
+    .option('--no-local-agent', 'execute no runs in the server itself (env BERTH_LOCAL_AGENT=false); remote agents only')
+    .option('--agent-key-file <file>', 'key that remote agents (berth agent) present (or BERTH_AGENT_KEY); without one the agent API is off')
     .action(async (options: SettingsOverrides) => {
       const settings = resolveSettings(options);
       const server = await composeServer(settings);

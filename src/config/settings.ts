@@ -22,6 +22,12 @@ export interface Settings {
   secretKey: string | undefined;
   secretKeyFile: string | undefined;
   runLogRetentionDays: number;
+  /** Run an agent inside the server (default); off when only remote agents should execute runs. */
+  localAgent: boolean;
+  /** Shared key remote agents present (BERTH_AGENT_KEY or a key file); no key, no agent API. */
+  agentKey: string | undefined;
+  /** A run whose agent has not renewed its lease for this long ends as Error. */
+  runLeaseSeconds: number;
   /** Images for the first word of a task cmd (ACR's `bash`, `curl`, ...); config file only. */
   taskImageAliases: Record<string, string>;
 }
@@ -36,9 +42,15 @@ export interface SettingsOverrides {
   logLevel?: string;
   auth?: string;
   secretKeyFile?: string;
+  /** commander's --no-local-agent */
+  localAgent?: boolean;
+  agentKeyFile?: string;
 }
 
 interface ConfigFile {
+  runLeaseSeconds?: number;
+  localAgent?: boolean;
+  agentKeyFile?: string;
   secretKeyFile?: string;
   runLogRetentionDays?: number;
   taskImageAliases?: Record<string, string>;
@@ -76,7 +88,7 @@ function readConfigFile(path: string): ConfigFile {
   const parsed: unknown = parseYaml(text);
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new SettingsError(`config file ${path} must be a YAML mapping`);
-  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases']);
+  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases', 'localAgent', 'agentKeyFile', 'runLeaseSeconds']);
   const unknown = Object.keys(parsed).filter((k) => !known.has(k));
   if (unknown.length > 0) throw new SettingsError(`config file ${path}: unknown keys ${unknown.join(', ')}`);
   return parsed as ConfigFile;
@@ -123,8 +135,32 @@ export function resolveSettings(overrides: SettingsOverrides, processEnv: NodeJS
     secretKey: env.BERTH_SECRET_KEY,
     secretKeyFile: overrides.secretKeyFile ?? env.BERTH_SECRET_KEY_FILE ?? file.secretKeyFile,
     runLogRetentionDays: number('run log retention', env.BERTH_RUN_LOG_RETENTION_DAYS ?? file.runLogRetentionDays ?? 30),
+    localAgent: overrides.localAgent === false ? false : env.BERTH_LOCAL_AGENT !== undefined ? flag('BERTH_LOCAL_AGENT', env.BERTH_LOCAL_AGENT) : (file.localAgent ?? true),
+    agentKey: checkAgentKey(env.BERTH_AGENT_KEY ?? readKeyFile(overrides.agentKeyFile ?? env.BERTH_AGENT_KEY_FILE ?? file.agentKeyFile)),
+    runLeaseSeconds: Math.max(3, number('run lease', env.BERTH_RUN_LEASE_SECONDS ?? file.runLeaseSeconds ?? 30)),
     taskImageAliases: Object.fromEntries(Object.entries(file.taskImageAliases ?? {}).map(([k, v]) => [k, String(v)])),
   };
+}
+
+function flag(what: string, value: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off)$/i.test(value)) return false;
+  throw new SettingsError(`invalid ${what}: ${value} (use true or false)`);
+}
+
+function readKeyFile(path: string | undefined): string | undefined {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    throw new SettingsError(`cannot read agent key file ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** Agents receive secrets with this key, so a guessable one is refused. */
+function checkAgentKey(key: string | undefined): string | undefined {
+  if (key !== undefined && key.length < 16) throw new SettingsError('the agent key must have at least 16 characters');
+  return key;
 }
 
 function number(what: string, value: string | number): number {
@@ -150,5 +186,6 @@ export function describeSettings(settings: Settings): Record<string, unknown> {
     secretKey: settings.secretKey ? 'from BERTH_SECRET_KEY' : (settings.secretKeyFile ?? '<data-dir>/secret.key'),
     runLogRetentionDays: settings.runLogRetentionDays,
     taskImageAliases: settings.taskImageAliases,
+    agents: { local: settings.localAgent ? 'on' : 'off', leaseSeconds: settings.runLeaseSeconds, remote: settings.agentKey ? 'on (agent key set)' : 'off (no BERTH_AGENT_KEY)' },
   };
 }

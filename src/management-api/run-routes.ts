@@ -24,6 +24,8 @@ export function runRoutes(app: FastifyInstance, runs: RunService, ctx: (request:
       values?: Record<string, unknown>;
       secrets?: Record<string, string>;
       contextId?: string;
+      contextUrl?: string;
+      gitAccessToken?: string;
       tags?: string[];
       dockerfile?: string;
       buildArgs?: Record<string, string>;
@@ -47,6 +49,8 @@ export function runRoutes(app: FastifyInstance, runs: RunService, ctx: (request:
             values: { type: 'object' },
             secrets: { type: 'object', additionalProperties: { type: 'string' } },
             contextId: { type: 'string' },
+            contextUrl: { type: 'string', maxLength: 2048, description: 'a git (https://host/org/repo.git#ref:folder) or tarball URL, fetched when the run starts' },
+            gitAccessToken: { type: 'string', description: 'for a private git context; kept in memory until an agent takes the run' },
             tags: { type: 'array', items: { type: 'string' } },
             dockerfile: { type: 'string' },
             buildArgs: { type: 'object', additionalProperties: { type: 'string' } },
@@ -64,19 +68,18 @@ export function runRoutes(app: FastifyInstance, runs: RunService, ctx: (request:
     async (request, reply) => {
       const body = request.body;
       const who = ctx(request).actor;
+      const source = { contextId: body.contextId ?? null, contextUrl: body.contextUrl ?? null, gitAccessToken: body.gitAccessToken ?? null };
+      const timeout = body.timeout ? { timeoutSeconds: body.timeout } : {};
       if (body.type === 'build') {
-        if (!body.contextId) throw new RegistryError('INVALID_REQUEST', 'a build needs a source context');
-        const { type: _type, command: _command, timeout, contextId, ...rest } = body;
-        return reply.code(202).send(await runs.quickBuild(who, { ...rest, contextId, tags: body.tags ?? [], ...(timeout ? { timeoutSeconds: timeout } : {}) }));
+        const { type: _type, command: _command, timeout: _timeout, contextId: _id, contextUrl: _url, gitAccessToken: _token, ...rest } = body;
+        return reply.code(202).send(await runs.quickBuild(who, { ...rest, ...source, tags: body.tags ?? [], ...timeout }));
       }
       if (body.type === 'file') {
         if (!body.taskFile) throw new RegistryError('INVALID_REQUEST', 'a file run needs the task file (-f)');
-        return reply.code(202).send(
-          await runs.fileRun(who, { taskFile: body.taskFile, values: body.values ?? {}, secrets: body.secrets ?? {}, contextId: body.contextId ?? null, ...(body.timeout ? { timeoutSeconds: body.timeout } : {}) }),
-        );
+        return reply.code(202).send(await runs.fileRun(who, { taskFile: body.taskFile, values: body.values ?? {}, secrets: body.secrets ?? {}, ...source, ...timeout }));
       }
       if (!body.command) throw new RegistryError('INVALID_REQUEST', 'a quick run needs --cmd');
-      return reply.code(202).send(await runs.quickRun(who, { command: body.command, contextId: body.contextId ?? null, ...(body.timeout ? { timeoutSeconds: body.timeout } : {}) }));
+      return reply.code(202).send(await runs.quickRun(who, { command: body.command, ...source, ...timeout }));
     },
   );
 

@@ -12,6 +12,8 @@ const taskBody = {
     images: { type: 'array', items: { type: 'string' } },
     buildArgs: { type: 'object', additionalProperties: { type: 'string' } },
     contextId: { type: ['string', 'null'] },
+    contextUrl: { type: ['string', 'null'], maxLength: 2048 },
+    gitAccessToken: { type: ['string', 'null'], description: 'plain (stored sealed), secret:NAME, or a Key Vault secret URL' },
     values: { type: 'object' },
     timeout: { type: 'integer' },
     status: { type: 'string', enum: ['Enabled', 'Disabled'] },

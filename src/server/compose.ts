@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Settings } from '../config/settings.js';
@@ -26,7 +28,9 @@ import { ContextStore } from '../tasks/context-store.js';
 import { RunService } from '../tasks/run-service.js';
 import { TaskService } from '../tasks/task-service.js';
 import { SqlTaskStore } from '../metadata/sql/sql-task-store.js';
-import { RunAgent, type RunCredentialIssuer } from '../tasks/agent.js';
+import { RunAgent } from '../tasks/agents/run-agent.js';
+import { LocalAgentBackend, type RunCredentialIssuer } from '../tasks/agents/local-agent-backend.js';
+import { agentApi } from '../agent-api/agent-api.js';
 import { DockerTaskRunner } from '../tasks/docker/docker-runner.js';
 import type { AccessManagement } from '../auth/access-management.js';
 import { SecretCipher } from '../secrets/secret-cipher.js';
@@ -71,6 +75,11 @@ function runCredentials(management: AccessManagement | null): RunCredentialIssue
       await management?.deleteToken(ctx, name(runId));
     },
   };
+}
+
+/** Stable across restarts (so a restarted server clears what its killed agent left) and distinct per data dir. */
+function localAgentName(dataDir: string): string {
+  return `local-${hostname().split('.')[0]}-${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}`;
 }
 
 /** The composition root: picks the backends and wires services, APIs and the HTTP shell. */
@@ -122,11 +131,23 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
   if (generatedFile) app.log.warn({ file: generatedFile }, 'generated a key for secrets at rest; keep it with (and as safe as) the data, or give BERTH_SECRET_KEY');
   const secrets = new SecretStore(db, cipher);
   const tasks = new TaskService(new SqlTaskStore(db), runs, contexts, secrets);
-  const agent = new RunAgent(runStore, runs, contexts, new DockerTaskRunner(), runCredentials(accessControl.http ? accessControl.management : null), runRegistryHost, {
+  const agentBackend = new LocalAgentBackend(runStore, runs, contexts, runCredentials(accessControl.http ? accessControl.management : null), {
     secret: (name) => secrets.reveal(name),
     taskLogins: (name) => tasks.logins(name),
     imageAliases: settings.taskImageAliases,
-  }, app.log, settings.runLogRetentionDays);
+  }, () => ({ host: runRegistryHost(), scheme: settings.tls ? 'https' : 'http' }), settings.runLeaseSeconds);
+  const agent = settings.localAgent ? new RunAgent(agentBackend, new DockerTaskRunner(), app.log, 2, localAgentName(settings.dataDir)) : null;
+  await app.register(agentApi, { backend: agentBackend, agentKey: settings.agentKey });
+  const housekeeping = setInterval(() => {
+    runs.sweep(settings.runLogRetentionDays).then(
+      ({ expired, logsDeleted }) => {
+        for (const id of expired) app.log.warn({ run: id }, 'run lost its agent; marked Error');
+        if (logsDeleted > 0) app.log.info({ runs: logsDeleted }, 'deleted expired run logs');
+      },
+      logFailure('run housekeeping failed'),
+    );
+  }, 2000);
+  housekeeping.unref();
   await app.register(managementApi, {
     access: accessControl.management,
     audit: accessControl.audit,
@@ -146,7 +167,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
       await app.listen({ host: settings.host, port: settings.port });
       dispatcher.start();
       await imports.resume();
-      agent.start();
+      await agent?.start();
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : settings.port;
       boundAddress = `${settings.host}:${port}`;
@@ -157,7 +178,8 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
       await app.close();
       await dispatcher.stop();
       await imports.stop();
-      await agent.stop();
+      clearInterval(housekeeping);
+      await agent?.stop();
       await accessControl.audit.flush();
       await metadata.close();
     },

@@ -1,13 +1,20 @@
 import { RegistryError } from '../registry/errors.js';
 import { isRepositoryName } from '../registry/reference.js';
 import type { ContextStore } from './context-store.js';
+import { parseSourceLocation } from './sources/remote-source.js';
 import { parseTaskFile, placeholderSecrets } from './task-file.js';
 import { finalStatuses, type RunQuery, type RunRecord, type RunSpec, type RunStore } from './run-store.js';
 
 export const defaultRunTimeoutSeconds = 3600;
 
-export interface QuickBuildRequest {
-  contextId: string;
+/** A run's source: an uploaded context, or a git / tarball URL (with a token for private repositories). */
+export interface SourceRequest {
+  contextId?: string | null;
+  contextUrl?: string | null;
+  gitAccessToken?: string | null;
+}
+
+export interface QuickBuildRequest extends SourceRequest {
   /** Set when a task runs (the run then belongs to it and its context is the task's). */
   taskName?: string | null;
   tags: string[];
@@ -19,8 +26,7 @@ export interface QuickBuildRequest {
   timeoutSeconds?: number;
 }
 
-export interface FileRunRequest {
-  contextId?: string | null;
+export interface FileRunRequest extends SourceRequest {
   taskName?: string | null;
   taskFile: string;
   values?: Record<string, unknown>;
@@ -28,8 +34,7 @@ export interface FileRunRequest {
   timeoutSeconds?: number;
 }
 
-export interface QuickRunRequest {
-  contextId?: string | null;
+export interface QuickRunRequest extends SourceRequest {
   command: string;
   timeoutSeconds?: number;
 }
@@ -40,6 +45,8 @@ export interface QuickRunRequest {
  */
 export class RunService {
   private readonly secrets = new Map<string, Record<string, string>>();
+  private readonly gitTokens = new Map<string, string>();
+  private lastLogSweep = 0;
 
   constructor(
     private readonly store: RunStore,
@@ -59,9 +66,11 @@ export class RunService {
       if (!repository || !isRepositoryName(repository.toLowerCase())) throw new RegistryError('INVALID_REQUEST', `invalid tag "${tag}"`);
     }
     const secretNames = Object.keys(request.secretBuildArgs ?? {});
+    const source = sourceOf(request);
+    if (!source.contextId && !source.contextUrl) throw new RegistryError('INVALID_REQUEST', 'a build needs a source context (a folder or a git / tarball URL)');
     const spec: RunSpec = {
       kind: 'build',
-      contextId: request.contextId,
+      ...source,
       dockerfile: request.dockerfile ?? 'Dockerfile',
       tags: request.tags,
       buildArgs: request.buildArgs ?? {},
@@ -69,32 +78,34 @@ export class RunService {
       target: request.target ?? null,
       noPush: request.noPush ?? false,
     };
-    const run = await this.create(requestedBy, request.taskName ? 'AutoBuild' : 'QuickBuild', spec, request.timeoutSeconds, request.taskName ?? null);
+    const run = await this.create(requestedBy, request.taskName ? 'AutoBuild' : 'QuickBuild', spec, request.timeoutSeconds, request.taskName ?? null, request.gitAccessToken);
     if (secretNames.length > 0) this.secrets.set(run.id, request.secretBuildArgs!);
     return run;
   }
 
   async quickRun(requestedBy: string, request: QuickRunRequest): Promise<RunRecord> {
     if (!request.command.trim()) throw new RegistryError('INVALID_REQUEST', '--cmd is empty');
-    return this.create(requestedBy, 'QuickRun', { kind: 'cmd', contextId: request.contextId ?? null, command: request.command }, request.timeoutSeconds);
+    return this.create(requestedBy, 'QuickRun', { kind: 'cmd', ...sourceOf(request), command: request.command }, request.timeoutSeconds, null, request.gitAccessToken);
   }
 
   /** `berth run -f`: the file is checked now (templates, YAML, steps) so mistakes come back at once. */
   async fileRun(requestedBy: string, request: FileRunRequest): Promise<RunRecord> {
     const secrets = request.secrets ?? {};
     const placeholder = { ID: 'cb0', Registry: 'registry', RegistryName: 'registry', Date: '', OS: 'linux', Architecture: 'amd64', TaskName: '', Commit: '', Branch: '', SharedVolume: '' };
-    parseTaskFile(request.taskFile, { Run: placeholder, Values: request.values ?? {}, Secrets: placeholderSecrets });
-    const spec: RunSpec = { kind: 'file', contextId: request.contextId ?? null, taskFile: request.taskFile, values: request.values ?? {}, secretNames: Object.keys(secrets) };
-    const run = await this.create(requestedBy, request.taskName ? 'AutoRun' : 'QuickRun', spec, request.timeoutSeconds, request.taskName ?? null);
+    parseTaskFile(request.taskFile, { Run: placeholder, Values: { ...request.values, ...secrets }, Secrets: placeholderSecrets });
+    const spec: RunSpec = { kind: 'file', ...sourceOf(request), taskFile: request.taskFile, values: request.values ?? {}, secretNames: Object.keys(secrets) };
+    const run = await this.create(requestedBy, request.taskName ? 'AutoRun' : 'QuickRun', spec, request.timeoutSeconds, request.taskName ?? null, request.gitAccessToken);
     if (Object.keys(secrets).length > 0) this.secrets.set(run.id, secrets);
     return run;
   }
 
-  /** Hands an agent the secret values of a run it has claimed (once). */
-  takeSecrets(runId: string): Record<string, string> {
-    const values = this.secrets.get(runId) ?? {};
+  /** Hands an agent the secret values and git token of a run it has claimed (once). */
+  takeSecrets(runId: string): { secrets: Record<string, string>; gitAccessToken: string | null } {
+    const secrets = this.secrets.get(runId) ?? {};
+    const gitAccessToken = this.gitTokens.get(runId) ?? null;
     this.secrets.delete(runId);
-    return values;
+    this.gitTokens.delete(runId);
+    return { secrets, gitAccessToken };
   }
 
   async get(id: string): Promise<RunRecord> {
@@ -116,11 +127,37 @@ export class RunService {
     return after;
   }
 
+  /**
+   * Server-side upkeep, whichever agents run: runs whose agent stopped renewing its lease end as
+   * Error (and are announced), and logs older than the retention are deleted.
+   */
+  async sweep(logRetentionDays: number): Promise<{ expired: string[]; logsDeleted: number }> {
+    const expired = await this.store.expireLeases();
+    for (const id of expired) {
+      const run = await this.store.getRun(id);
+      if (run) this.onChange(run);
+    }
+    let logsDeleted = 0;
+    // Logs age in days: looking once a minute is plenty.
+    if (Date.now() - this.lastLogSweep > 60_000) {
+      this.lastLogSweep = Date.now();
+      logsDeleted = await this.store.deleteLogsBefore(new Date(Date.now() - logRetentionDays * 86_400_000).toISOString());
+    }
+    return { expired, logsDeleted };
+  }
+
   readLog(id: string, afterSeq: number): Promise<Array<{ seq: number; text: string }>> {
     return this.store.readLog(id, afterSeq);
   }
 
-  private async create(requestedBy: string, runType: RunRecord['runType'], spec: RunSpec, timeoutSeconds: number | undefined, taskName: string | null = null): Promise<RunRecord> {
+  private async create(
+    requestedBy: string,
+    runType: RunRecord['runType'],
+    spec: RunSpec,
+    timeoutSeconds: number | undefined,
+    taskName: string | null = null,
+    gitAccessToken: string | null = null,
+  ): Promise<RunRecord> {
     const timeout = timeoutSeconds ?? defaultRunTimeoutSeconds;
     if (!Number.isInteger(timeout) || timeout < 1 || timeout > 8 * 3600) throw new RegistryError('INVALID_REQUEST', '--timeout is 1 to 28800 seconds');
     const run = await this.store.createRun({
@@ -133,8 +170,17 @@ export class RunService {
       requestedBy,
       createdAt: new Date().toISOString(),
     });
+    if (gitAccessToken) this.gitTokens.set(run.id, gitAccessToken);
     await this.store.appendLog(run.id, `Queued a run with ID: ${run.id}\nWaiting for an agent...\n`);
     this.onChange(run);
     return run;
   }
+}
+
+/** An uploaded context or a URL, never both; a URL is checked now so a typo fails at once. */
+function sourceOf(request: SourceRequest): { contextId: string | null; contextUrl: string | null } {
+  if (request.contextId && request.contextUrl) throw new RegistryError('INVALID_REQUEST', 'give an uploaded context or a context URL, not both');
+  if (request.contextUrl) parseSourceLocation(request.contextUrl);
+  if (request.gitAccessToken && !request.contextUrl) throw new RegistryError('INVALID_REQUEST', '--git-access-token needs a git context URL');
+  return { contextId: request.contextId ?? null, contextUrl: request.contextUrl ?? null };
 }

@@ -2,10 +2,16 @@ export const runStatuses = ['Queued', 'Running', 'Succeeded', 'Failed', 'Cancele
 export type RunStatus = (typeof runStatuses)[number];
 export const finalStatuses: ReadonlySet<RunStatus> = new Set(['Succeeded', 'Failed', 'Canceled', 'Error', 'Timeout']);
 
+/** Where a run's source comes from: an uploaded archive (contextId) or a URL fetched at the start (contextUrl). */
+interface RunSource {
+  contextId: string | null;
+  /** A git or tarball URL (`https://host/org/repo.git#ref:folder`); fetched by the agent. */
+  contextUrl?: string | null;
+}
+
 export type RunSpec =
-  | {
+  | (RunSource & {
       kind: 'build';
-      contextId: string;
       dockerfile: string;
       /** As given (templates unrendered); rendered when the run starts. */
       tags: string[];
@@ -14,17 +20,16 @@ export type RunSpec =
       secretBuildArgs: string[];
       target: string | null;
       noPush: boolean;
-    }
-  | { kind: 'cmd'; contextId: string | null; command: string }
-  | {
+    })
+  | (RunSource & { kind: 'cmd'; command: string })
+  | (RunSource & {
       kind: 'file';
-      contextId: string | null;
       /** The task file as given; rendered when the run starts (it may use {{.Run.ID}}). */
       taskFile: string;
       values: Record<string, unknown>;
       /** Names of --set-secret values (the values themselves never reach the record). */
       secretNames: string[];
-    };
+    });
 
 export interface OutputImage {
   registry: string;

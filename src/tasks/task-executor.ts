@@ -43,6 +43,27 @@ const sleep = (ms: number, signal: AbortSignal) =>
   });
 
 /**
+ * A signal that aborts with `parent`, or after `timeoutMs`, held by strong references: Node 20's
+ * AbortSignal.timeout() may be garbage-collected before it fires (its timer holds it weakly),
+ * which under memory pressure silently lost step timeouts.
+ */
+function childSignal(parent: AbortSignal, timeoutMs?: number): { signal: AbortSignal; abort(reason: unknown): void; dispose(): void } {
+  const controller = new AbortController();
+  const forward = () => controller.abort(parent.reason);
+  if (parent.aborted) forward();
+  else parent.addEventListener('abort', forward, { once: true });
+  const timer = timeoutMs === undefined ? null : setTimeout(() => controller.abort(new Error('timeout')), timeoutMs);
+  return {
+    signal: controller.signal,
+    abort: (reason) => controller.abort(reason),
+    dispose: () => {
+      if (timer) clearTimeout(timer);
+      parent.removeEventListener('abort', forward);
+    },
+  };
+}
+
+/**
  * Runs a task file's steps along their `when` graph: a step starts once every step it waits for
  * has finished; independent branches run at the same time; the first failure (without
  * ignoreErrors) stops the run. `exitedWith` / `exitedWithout` (parsed but never implemented by
@@ -52,8 +73,8 @@ const sleep = (ms: number, signal: AbortSignal) =>
 export async function executeTask(task: TaskDefinition, ctx: TaskExecutionContext): Promise<TaskOutcome> {
   const records = new Map<string, StepRecord>(task.steps.map((s) => [s.id, { id: s.id, status: 'Queued', startedAt: null, finishedAt: null, exitCode: null }]));
   const outcome: TaskOutcome = { failed: null, steps: [...records.values()], outputImages: [], builtImages: [] };
-  const stop = new AbortController();
-  const signal = AbortSignal.any([ctx.signal, stop.signal]);
+  const stop = childSignal(ctx.signal);
+  const signal = stop.signal;
   const done = new Map<string, 'ok' | 'skipped'>();
   const running = new Map<string, Promise<void>>();
   const save = () => ctx.onStepsChanged([...records.values()]);
@@ -128,6 +149,7 @@ export async function executeTask(task: TaskDefinition, ctx: TaskExecutionContex
     if (outcome.failed === null && [...records.values()].every((r) => r.status !== 'Queued') && running.size === 0) break;
   }
   await Promise.allSettled(running.values());
+  stop.dispose();
   // Steps the run never reached (after a failure, or cancel) are reported as skipped.
   for (const record of records.values()) if (record.status === 'Queued') record.status = 'Skipped';
   await save();
@@ -145,7 +167,25 @@ async function runStep(
   network: string | undefined,
   mounts: Array<{ volume: string; mountPath: string }>,
 ): Promise<number> {
-  const signal = AbortSignal.any([runSignal, AbortSignal.timeout(step.timeout * 1000)]);
+  const limit = childSignal(runSignal, step.timeout * 1000);
+  try {
+    return await runWithRetries(step, task, ctx, outcome, runSignal, limit.signal, network, mounts);
+  } finally {
+    limit.dispose();
+  }
+}
+
+/** retries, repeat and startDelay around one step, within its timeout (`signal`). */
+async function runWithRetries(
+  step: TaskStep,
+  task: TaskDefinition,
+  ctx: TaskExecutionContext,
+  outcome: TaskOutcome,
+  runSignal: AbortSignal,
+  signal: AbortSignal,
+  network: string | undefined,
+  mounts: Array<{ volume: string; mountPath: string }>,
+): Promise<number> {
   const workdir = posix.join('/workspace', step.workingDirectory ?? task.workingDirectory ?? '');
   ctx.log(`Executing step ID: ${step.id}. Timeout(sec): ${step.timeout}, Working directory: '${workdir}', Network: '${network ?? ctx.env.network}'\n`);
   if (step.startDelay > 0) await sleep(step.startDelay * 1000, signal);

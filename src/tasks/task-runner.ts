@@ -79,6 +79,11 @@ export interface TaskRunner {
   workspaceArchive(env: RunEnvironment, folder: string): Promise<Readable>;
   /** The image behind a built-in alias (`docker`: the Docker CLI against the run's engine). */
   builtinImage(alias: 'docker'): Promise<string>;
+  /**
+   * Removes whatever an earlier life of `agent` left on the engine (it was killed mid-run; its
+   * runs have ended on the server by lease expiry). Returns how many objects went.
+   */
+  removeOrphans(agent: string): Promise<number>;
   /** Removes the run's containers, network, volume and temporary images, however the run ended. */
   cleanup(env: RunEnvironment, temporaryImages: string[]): Promise<void>;
 }

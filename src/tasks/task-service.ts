@@ -1,5 +1,6 @@
 import { RegistryError } from '../registry/errors.js';
 import type { ContextStore } from './context-store.js';
+import { parseSourceLocation } from './sources/remote-source.js';
 import { defaultRunTimeoutSeconds, type RunService } from './run-service.js';
 import type { RunRecord } from './run-store.js';
 import { parseTaskFile, placeholderSecrets } from './task-file.js';
@@ -23,6 +24,8 @@ export interface TaskInput {
   images?: string[];
   buildArgs?: Record<string, string>;
   contextId?: string | null;
+  contextUrl?: string | null;
+  gitAccessToken?: string | null;
   values?: Record<string, unknown>;
   timeoutSeconds?: number;
   status?: 'Enabled' | 'Disabled';
@@ -69,8 +72,11 @@ export class TaskService {
   /** For the agent: the task's logins, decrypted. */
   async logins(name: string): Promise<RegistryLogin[]> {
     const task = await this.store.getTask(name);
-    const reveal = (v: CredentialValue) => ('secret' in v ? this.secrets.reveal(v.secret) : Promise.resolve(this.secrets.open(v.sealed)));
-    return Promise.all((task?.credentials ?? []).map(async (c) => ({ server: c.loginServer, username: await reveal(c.username), password: await reveal(c.password) })));
+    return Promise.all((task?.credentials ?? []).map(async (c) => ({ server: c.loginServer, username: await this.reveal(c.username), password: await this.reveal(c.password) })));
+  }
+
+  private reveal(value: CredentialValue): Promise<string> {
+    return 'secret' in value ? this.secrets.reveal(value.secret) : Promise.resolve(this.secrets.open(value.sealed));
   }
 
   private credentialValue(value: string): CredentialValue {
@@ -101,6 +107,8 @@ export class TaskService {
       images: input.images ?? [],
       buildArgs: input.buildArgs ?? {},
       contextId: input.contextId ?? null,
+      contextUrl: input.contextUrl ?? null,
+      gitAccessToken: input.gitAccessToken ? this.credentialValue(input.gitAccessToken) : null,
       values: input.values ?? {},
       timeoutSeconds: input.timeoutSeconds ?? defaultRunTimeoutSeconds,
       status: input.status ?? 'Enabled',
@@ -121,13 +129,16 @@ export class TaskService {
       ...(input.dockerfile !== undefined ? { dockerfile: input.dockerfile } : {}),
       ...(input.images !== undefined ? { images: input.images } : {}),
       ...(input.buildArgs !== undefined ? { buildArgs: { ...current.buildArgs, ...input.buildArgs } } : {}),
-      ...(input.contextId !== undefined ? { contextId: input.contextId } : {}),
+      // A new source replaces the old one, whichever kind either is.
+      ...(input.contextId !== undefined ? { contextId: input.contextId, contextUrl: null } : {}),
+      ...(input.contextUrl !== undefined ? { contextUrl: input.contextUrl, contextId: null } : {}),
+      ...(input.gitAccessToken !== undefined ? { gitAccessToken: input.gitAccessToken ? this.credentialValue(input.gitAccessToken) : null } : {}),
       ...(input.values !== undefined ? { values: { ...current.values, ...input.values } } : {}),
       ...(input.timeoutSeconds !== undefined ? { timeoutSeconds: input.timeoutSeconds } : {}),
       ...(input.status !== undefined ? { status: input.status } : {}),
       updatedAt: new Date().toISOString(),
     });
-    if (input.contextId !== undefined && current.contextId && current.contextId !== input.contextId) await this.contexts.delete(current.contextId);
+    if (current.contextId && updated.contextId !== current.contextId) await this.contexts.delete(current.contextId);
     await this.store.putTask(updated);
     return updated;
   }
@@ -142,9 +153,10 @@ export class TaskService {
   async run(name: string, requestedBy: string, values: Record<string, unknown> = {}, secrets: Record<string, string> = {}): Promise<RunRecord> {
     const task = await this.show(name);
     if (task.status === 'Disabled') throw new RegistryError('CONFLICT', `task "${name}" is disabled`);
-    const base = { taskName: task.name, contextId: task.contextId, timeoutSeconds: task.timeoutSeconds };
+    const gitAccessToken = task.gitAccessToken ? await this.reveal(task.gitAccessToken) : null;
+    const base = { taskName: task.name, contextId: task.contextId, contextUrl: task.contextUrl ?? null, gitAccessToken, timeoutSeconds: task.timeoutSeconds };
     if (task.kind === 'build') {
-      return this.runs.quickBuild(requestedBy, { ...base, contextId: task.contextId!, tags: task.images, dockerfile: task.dockerfile ?? 'Dockerfile', buildArgs: task.buildArgs ?? {} });
+      return this.runs.quickBuild(requestedBy, { ...base, tags: task.images, dockerfile: task.dockerfile ?? 'Dockerfile', buildArgs: task.buildArgs ?? {} });
     }
     return this.runs.fileRun(requestedBy, { ...base, taskFile: taskFileOf(task), values: { ...task.values, ...values }, secrets });
   }
@@ -153,8 +165,10 @@ export class TaskService {
     if (task.kind === 'build') {
       if (!task.dockerfile) throw invalid('give --file (a task file), --cmd, or -f Dockerfile with --image');
       if (task.images.length === 0) throw invalid('a build task needs at least one --image');
-      if (!task.contextId) throw invalid('a build task needs a --context');
+      if (!task.contextId && !task.contextUrl) throw invalid('a build task needs a --context (a folder, or a git or tarball URL)');
     }
+    if (task.contextUrl) parseSourceLocation(task.contextUrl);
+    if (task.gitAccessToken && !task.contextUrl) throw invalid('--git-access-token needs a git --context URL');
     if (!Number.isInteger(task.timeoutSeconds) || task.timeoutSeconds < 1 || task.timeoutSeconds > 8 * 3600) throw invalid('--timeout is 1 to 28800 seconds');
     if (task.kind !== 'build') {
       const placeholder = { ID: 'cb0', Registry: 'registry', RegistryName: 'registry', Date: '', OS: 'linux', Architecture: 'amd64', TaskName: task.name, Commit: '', Branch: '', SharedVolume: '' };

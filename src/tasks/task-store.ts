@@ -17,8 +17,12 @@ export interface TaskRecord {
   images: string[];
   /** Build arguments of a build task (`--arg`). */
   buildArgs: Record<string, string>;
-  /** A snapshot of the source uploaded with the task (git and URL contexts come with triggers). */
+  /** A snapshot of the source uploaded with the task... */
   contextId: string | null;
+  /** ...or a git / tarball URL, fetched fresh by every run. */
+  contextUrl?: string | null;
+  /** For a private git context; sealed, or a stored secret's name. */
+  gitAccessToken?: CredentialValue | null;
   values: Record<string, unknown>;
   /** Logins for other registries (`berth task credential add`). */
   credentials?: TaskCredential[];

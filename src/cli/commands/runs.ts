@@ -1,11 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
 import type { Command } from 'commander';
 import type { RunRecord } from '../../tasks/run-store.js';
 import { ApiClient, CliError } from '../api-client.js';
-import { packContext } from '../context-archive.js';
+import { sourceFields } from '../source-context.js';
 import { outputFormat, print, withOutput, type Column } from '../output.js';
 
 function duration(run: RunRecord): string {
@@ -49,12 +48,6 @@ export function keyValues(values: string[] | undefined, flag: string): Record<st
   return result;
 }
 
-async function uploadContext(client: ApiClient, folder: string): Promise<string> {
-  const body = Readable.toWeb(packContext(folder));
-  const { id } = await client.call<{ id: string }>('POST', '/api/v1/contexts', body, 'application/x-tar');
-  return id;
-}
-
 /** Streams a run's log to stdout until it ends; returns the final run. */
 export async function followRun(client: ApiClient, id: string, showLogs: boolean): Promise<RunRecord> {
   if (showLogs) {
@@ -77,24 +70,25 @@ export function registerRunCommands(program: Command): void {
   withOutput(
     program
       .command('build <context>')
-      .description('build an image on the server from a local folder and push it (az acr build)')
+      .description('build an image on the server from a local folder, a git URL (https://host/org/repo.git#ref:folder) or a tarball URL, and push it (az acr build)')
       .option('-t, --image <repo:tag>', 'a tag ({{.Run.ID}} allowed; repeatable); without a registry it goes to this one', collect, [])
       .option('-f, --file <dockerfile>', 'Dockerfile path inside the context', 'Dockerfile')
       .option('--build-arg <key=value>', 'a build argument (repeatable)', collect, [])
       .option('--secret-build-arg <key=value>', 'a build argument whose value never shows in logs (repeatable)', collect, [])
       .option('--target <stage>', 'build this stage of a multi-stage Dockerfile')
+      .option('--git-access-token <token>', 'token for a private git context')
       .option('--platform <platform>', 'linux (the only platform here)', 'linux')
       .option('--no-push', 'build only')
       .option('--no-logs', 'do not stream the log (still waits for the result)')
       .option('--no-wait', 'return once the run is queued')
       .option('--timeout <seconds>', 'run timeout (default 3600)'),
-  ).action(async (context: string, o: { image?: string[]; file: string; buildArg?: string[]; secretBuildArg?: string[]; target?: string; platform: string; push: boolean; logs: boolean; wait: boolean; timeout?: string; output?: string }) => {
+  ).action(async (context: string, o: { gitAccessToken?: string; image?: string[]; file: string; buildArg?: string[]; secretBuildArg?: string[]; target?: string; platform: string; push: boolean; logs: boolean; wait: boolean; timeout?: string; output?: string }) => {
     if (!['linux', 'linux/amd64'].includes(o.platform)) throw new CliError(`platform ${o.platform} is not supported here (linux only)`);
     const client = ApiClient.fromStoredLogin();
-    const contextId = await uploadContext(client, context);
+    if (context === '/dev/null') throw new CliError('a build needs a source context');
     const run = await client.call<RunRecord>('POST', '/api/v1/runs', {
       type: 'build',
-      contextId,
+      ...(await sourceFields(client, context, o.gitAccessToken)),
       tags: o.image ?? [],
       dockerfile: o.file,
       buildArgs: keyValues(o.buildArg, '--build-arg'),
@@ -117,18 +111,19 @@ export function registerRunCommands(program: Command): void {
       .option('--cmd <command>', 'IMAGE [ARGS...], {{.Run.ID}} allowed')
       .option('-f, --file <task.yaml>', 'an acr-task.yaml file (- for standard input)')
       .option('--set <key=value>', 'a value for {{.Values.key}} (repeatable; wins over --values)', collect, [])
-      .option('--set-secret <key=value>', 'a secret for {{.Secrets.key}}, masked in logs (repeatable)', collect, [])
+      .option('--set-secret <key=value>', 'a secret value for {{.Values.key}} (also {{.Secrets.key}}), masked in logs (repeatable)', collect, [])
       .option('--values <file.yaml>', 'a YAML file of values')
+      .option('--git-access-token <token>', 'token for a private git context')
       .option('--no-logs', 'do not stream the log')
       .option('--no-wait', 'return once the run is queued')
       .option('--timeout <seconds>', 'run timeout (default 3600)'),
-  ).action(async (context: string, o: { cmd?: string; file?: string; set: string[]; setSecret: string[]; values?: string; logs: boolean; wait: boolean; timeout?: string; output?: string }) => {
+  ).action(async (context: string, o: { gitAccessToken?: string; cmd?: string; file?: string; set: string[]; setSecret: string[]; values?: string; logs: boolean; wait: boolean; timeout?: string; output?: string }) => {
     if (Boolean(o.cmd) === Boolean(o.file)) throw new CliError('give either --cmd or -f');
     const client = ApiClient.fromStoredLogin();
     const taskFile = o.file ? readTaskFile(o.file, context) : null;
     const values = { ...(o.values ? (parseYaml(readFileSync(o.values, 'utf8')) as Record<string, unknown>) : {}), ...keyValues(o.set, '--set') };
-    const contextId = context === '/dev/null' ? undefined : await uploadContext(client, context);
-    const common = { ...(contextId ? { contextId } : {}), ...(o.timeout ? { timeout: Number(o.timeout) } : {}) };
+    const source = context === '/dev/null' ? {} : await sourceFields(client, context, o.gitAccessToken);
+    const common = { ...source, ...(o.timeout ? { timeout: Number(o.timeout) } : {}) };
     const run = await client.call<RunRecord>(
       'POST',
       '/api/v1/runs',

@@ -1,11 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import type { TaskRecord } from '../../tasks/task-store.js';
 import type { RunRecord } from '../../tasks/run-store.js';
 import { ApiClient, CliError } from '../api-client.js';
-import { packContext } from '../context-archive.js';
+import { sourceFields } from '../source-context.js';
 import { outputFormat, print, printMessage, withOutput, type Column } from '../output.js';
 import { collect, finish, followRun, keyValues } from './runs.js';
 
@@ -13,7 +12,7 @@ const columns: Column<TaskRecord>[] = [
   ['NAME', (t) => t.name],
   ['PLATFORM', (t) => t.platform],
   ['STATUS', (t) => t.status],
-  ['SOURCE REPOSITORY', (t) => (t.contextId ? 'uploaded context' : '')],
+  ['SOURCE REPOSITORY', (t) => t.contextUrl ?? (t.contextId ? 'uploaded context' : '')],
   ['TRIGGERS', () => ''],
 ];
 
@@ -25,6 +24,7 @@ interface TaskOptions {
   arg: string[];
   dockerfile?: string;
   context?: string;
+  gitAccessToken?: string;
   set: string[];
   values?: string;
   timeout?: string;
@@ -44,9 +44,8 @@ async function taskBody(client: ApiClient, o: TaskOptions, creating: boolean): P
   if (o.dockerfile) body.dockerfile = o.dockerfile;
   if (o.image.length > 0) body.images = o.image;
   if (o.arg.length > 0) body.buildArgs = keyValues(o.arg, '--arg');
-  if (o.context && o.context !== '/dev/null') {
-    body.contextId = (await client.call<{ id: string }>('POST', '/api/v1/contexts', Readable.toWeb(packContext(o.context)), 'application/x-tar')).id;
-  } else if (o.context === '/dev/null') body.contextId = null;
+  if (o.context) Object.assign(body, await sourceFields(client, o.context, o.gitAccessToken));
+  else if (o.gitAccessToken) body.gitAccessToken = o.gitAccessToken;
   const values = { ...(o.values ? (parseYaml(readFileSync(o.values, 'utf8')) as Record<string, unknown>) : {}), ...keyValues(o.set, '--set') };
   if (Object.keys(values).length > 0) body.values = values;
   if (o.timeout) body.timeout = Number(o.timeout);
@@ -65,7 +64,8 @@ function taskOptions(command: Command): Command {
     .option('-f, --dockerfile <path>', 'build this Dockerfile (with --image)')
     .option('-t, --image <repo:tag>', 'image the build task pushes (repeatable)', collect, [])
     .option('--arg <key=value>', 'a build argument of a build task (repeatable)', collect, [])
-    .option('-c, --context <folder>', 'source folder, uploaded with the task (or /dev/null)')
+    .option('-c, --context <source>', 'a folder (uploaded with the task), a git URL (https://host/org/repo.git#ref:folder), a tarball URL, or /dev/null')
+    .option('--git-access-token <token>', 'token for a private git context (plain, secret:NAME or a Key Vault URL)')
     .option('--set <key=value>', 'a value for {{.Values.key}} (repeatable)', collect, [])
     .option('--values <file.yaml>', 'a YAML file of values')
     .option('--timeout <seconds>', 'run timeout (default 3600)')

@@ -155,6 +155,7 @@ export class DockerTaskRunner implements TaskRunner {
     signal.addEventListener('abort', kill, { once: true });
     try {
       await container.start();
+      if (signal.aborted) kill(); // aborted while the container was being made
       const result = (await container.wait()) as { StatusCode: number };
       await new Promise((r) => setTimeout(r, 50)); // let the last output drain
       if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
@@ -200,17 +201,27 @@ export class DockerTaskRunner implements TaskRunner {
     return this.docker.createContainer({ Image: image, Labels: labels(env), HostConfig: { Binds: [`${env.volume}:/workspace`] } });
   }
 
+  async removeOrphans(agent: string): Promise<number> {
+    return this.removeLabelled([`${agentLabel}=${agent}`]);
+  }
+
   async cleanup(env: RunEnvironment, temporaryImages: string[]): Promise<void> {
-    const filters = JSON.stringify({ label: [`${runLabel}=${env.runId}`, `${agentLabel}=${env.agent}`] });
-    for (const info of await this.docker.listContainers({ all: true, filters })) {
-      await this.docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
-    }
-    for (const info of await this.docker.listNetworks({ filters })) await this.docker.getNetwork(info.Id).remove().catch(() => undefined);
+    await this.removeLabelled([`${runLabel}=${env.runId}`, `${agentLabel}=${env.agent}`]);
     await this.docker.getNetwork(env.network).remove().catch(() => undefined);
-    const { Volumes: volumes } = await this.docker.listVolumes({ filters });
-    for (const volume of volumes ?? []) await this.docker.getVolume(volume.Name).remove().catch(() => undefined);
     await this.docker.getVolume(env.volume).remove().catch(() => undefined);
     for (const image of temporaryImages) await this.docker.getImage(image).remove({ force: true }).catch(() => undefined);
+  }
+
+  /** Containers first (they hold networks and volumes), then networks, then volumes. */
+  private async removeLabelled(labels: string[]): Promise<number> {
+    const filters = JSON.stringify({ label: labels });
+    let removed = 0;
+    const count = (p: Promise<unknown>) => p.then(() => removed++, () => undefined);
+    for (const info of await this.docker.listContainers({ all: true, filters })) await count(this.docker.getContainer(info.Id).remove({ force: true }));
+    for (const info of await this.docker.listNetworks({ filters })) await count(this.docker.getNetwork(info.Id).remove());
+    const { Volumes: volumes } = await this.docker.listVolumes({ filters });
+    for (const volume of volumes ?? []) await count(this.docker.getVolume(volume.Name).remove());
+    return removed;
   }
 
   private async ensureImage(image: string, logins: RegistryLogin[], log: LogSink, signal: AbortSignal, force = false): Promise<void> {

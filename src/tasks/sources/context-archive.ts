@@ -3,14 +3,13 @@ import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import ignore from 'ignore';
 import { create as createTar } from 'tar';
-import { CliError } from './api-client.js';
 
 /**
  * Packs a local folder as a build context: `.dockerignore` honoured (Docker's pattern rules,
  * `!` exceptions included), `.git` always left out, as ACR's quick build does.
  */
 export function packContext(folder: string): Readable {
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new CliError(`context "${folder}" is not a folder`);
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new Error(`context "${folder}" is not a folder`);
   const rules = ignore().add('.git');
   const dockerignore = join(folder, '.dockerignore');
   if (existsSync(dockerignore)) rules.add(readFileSync(dockerignore, 'utf8'));

@@ -1,0 +1,62 @@
+import { hostname } from 'node:os';
+import type { Command } from 'commander';
+import { HttpAgentBackend } from '../tasks/agents/http-agent-backend.js';
+import { RunAgent, type AgentLogger } from '../tasks/agents/run-agent.js';
+import { DockerTaskRunner } from '../tasks/docker/docker-runner.js';
+import { CliError } from './api-client.js';
+
+interface AgentOptions {
+  server: string;
+  name?: string;
+  concurrency: string;
+}
+
+/** One JSON line per event on stderr, like the server's own log. */
+const jsonLogger = (agent: string): AgentLogger => {
+  const line = (level: string) => (objOrMsg: unknown, msg?: string) => {
+    const fields = typeof objOrMsg === 'object' && objOrMsg !== null ? { ...(objOrMsg as Record<string, unknown>) } : {};
+    if (fields.err instanceof Error) fields.err = { message: fields.err.message };
+    process.stderr.write(`${JSON.stringify({ level, time: new Date().toISOString(), agent, msg: typeof objOrMsg === 'string' ? objOrMsg : msg, ...fields })}\n`);
+  };
+  return { info: line('info'), warn: line('warn'), error: line('error') } as AgentLogger;
+};
+
+export function registerAgentCommand(program: Command): void {
+  program
+    .command('agent')
+    .description('execute runs for a Berth server from this machine, on its Docker engine')
+    .requiredOption('--server <url>', 'the Berth server (its registry address as this machine reaches it)')
+    .option('--name <name>', 'agent name shown in runs (default agent-<host>-<random>)')
+    .option('--concurrency <n>', 'runs executed at once', '2')
+    .addHelpText('after', '\nThe agent key comes from BERTH_AGENT_KEY, as set on the server.')
+    .action(async (options: AgentOptions) => {
+      const key = process.env.BERTH_AGENT_KEY;
+      if (!key) throw new CliError('set BERTH_AGENT_KEY to the key the server was started with');
+      const concurrency = Number(options.concurrency);
+      if (!Number.isInteger(concurrency) || concurrency < 1) throw new CliError('--concurrency must be a positive integer');
+      const name = options.name ?? `agent-${hostname().split('.')[0]}-${Math.random().toString(36).slice(2, 8)}`;
+      const backend = new HttpAgentBackend(options.server, key);
+      try {
+        await backend.ping(name);
+      } catch (error) {
+        throw new CliError(`cannot serve ${options.server}: ${(error as Error).message}`);
+      }
+      const agent = new RunAgent(backend, new DockerTaskRunner(), jsonLogger(name), concurrency, name);
+      await agent.start();
+      // The agent's own timers do not hold the process open (inside the server they must not).
+      const keepAlive = setInterval(() => undefined, 60_000);
+      process.stderr.write(`berth: agent ${agent.id} executing runs for ${options.server}\n`);
+      let stopping = false;
+      const stop = (): void => {
+        if (stopping) return;
+        stopping = true;
+        process.stderr.write(`berth: agent ${agent.id} stopping after its ${agent.running} run(s) in progress\n`);
+        void agent.stop().then(() => {
+          clearInterval(keepAlive);
+          process.exit(0);
+        });
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+}

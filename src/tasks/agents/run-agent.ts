@@ -1,0 +1,296 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type { OutputImage, RunRecord, RunStatus, StepRecord } from '../run-store.js';
+import type { RegistryLogin, RunEnvironment, TaskRunner } from '../task-runner.js';
+import { renderRunTemplate, runDate, shellWords, type RunVariables } from '../templating.js';
+import { splitReference } from '../docker/docker-runner.js';
+import { parseTaskFile, placeholderSecrets } from '../task-file.js';
+import { executeTask } from '../task-executor.js';
+import { RunLog } from '../run-log.js';
+import type { AgentBackend, ClaimedRun } from './agent-backend.js';
+import { runBerthCli } from './berth-cli.js';
+import { fetchSource, parseSourceLocation, type FetchedSource } from '../sources/remote-source.js';
+import type { Readable } from 'node:stream';
+
+export type AgentLogger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
+
+class RunStopped extends Error {
+  constructor(readonly status: 'Canceled' | 'Timeout', message: string) {
+    super(message);
+  }
+}
+
+/** What one execution accumulates; reported to the server as the run goes and when it ends. */
+interface Execution {
+  run: RunRecord;
+  secrets: Record<string, string>;
+  imageAliases: Record<string, string>;
+  env: RunEnvironment;
+  logger: RunLog;
+  signal: AbortSignal;
+  steps: StepRecord[];
+  outputImages: OutputImage[];
+  temporaryImages: string[];
+  /** A git or tarball context, fetched at the start; null for uploaded contexts (and none). */
+  source: FetchedSource | null;
+}
+
+/**
+ * Takes queued runs from a backend and executes them through a TaskRunner. The in-process agent
+ * and remote agents are this same class over different backends; claiming is atomic, and a run
+ * whose agent dies is marked Error by the server when its lease runs out.
+ */
+export class RunAgent {
+  readonly id: string;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly active = new Map<string, Promise<void>>();
+  private polling = false;
+
+  constructor(
+    private readonly backend: AgentBackend,
+    private readonly runner: TaskRunner,
+    private readonly log: AgentLogger,
+    private readonly maxConcurrentRuns = 2,
+    name?: string,
+  ) {
+    this.id = name ?? `agent-${randomUUID().slice(0, 8)}`;
+  }
+
+  /** Clears what an earlier life of this agent left on the engine, then starts taking runs. */
+  async start(): Promise<void> {
+    const removed = await this.runner.removeOrphans(this.id).catch((error: unknown) => {
+      this.log.error({ err: error }, 'could not remove orphaned run objects');
+      return 0;
+    });
+    if (removed > 0) this.log.warn({ removed }, 'removed containers, networks and volumes left by an earlier life of this agent');
+    this.timer = setInterval(() => void this.poll(), 500);
+    this.timer.unref();
+    void this.poll();
+  }
+
+  /** Stops claiming and waits for the runs in progress. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await Promise.allSettled(this.active.values());
+  }
+
+  get running(): number {
+    return this.active.size;
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      while (this.timer && this.active.size < this.maxConcurrentRuns) {
+        const claimed = await this.backend.claim(this.id);
+        if (!claimed) break;
+        const work = this.execute(claimed).finally(() => this.active.delete(claimed.run.id));
+        this.active.set(claimed.run.id, work);
+      }
+    } catch (error) {
+      this.log.error({ err: error }, 'agent poll failed');
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private async execute({ run, secrets, imageAliases, gitAccessToken }: ClaimedRun): Promise<void> {
+    const started = Date.now();
+    const backend = this.backend;
+    const logger = new RunLog({ appendLog: (id, text) => backend.appendLog(id, this.id, text) }, run.id, [...Object.values(secrets), gitAccessToken ?? '']);
+    const controller = new AbortController();
+    const timeout = setTimeout(() => controller.abort(new RunStopped('Timeout', `the run exceeded its timeout of ${run.timeoutSeconds}s`)), run.timeoutSeconds * 1000);
+    const watch = setInterval(() => {
+      void backend.heartbeat(run.id, this.id).then(
+        ({ held, cancelRequested }) => {
+          if (!held && !controller.signal.aborted) controller.abort(new Error('the run was taken from this agent (lease lost)'));
+          if (cancelRequested && !controller.signal.aborted) controller.abort(new RunStopped('Canceled', 'the run was canceled'));
+        },
+        (error: unknown) => this.log.warn({ err: error, run: run.id }, 'lease renewal failed'),
+      );
+    }, 1000);
+    let execution: Execution | null = null;
+    let status: RunStatus = 'Succeeded';
+    let error: string | null = null;
+    try {
+      logger.write(`Run ID: ${run.id} started on ${this.id}\n`);
+      await backend.progress(run.id, this.id, { startedAt: new Date(started).toISOString() });
+      const env = await this.runner.prepare(run.id, this.id);
+      execution = { run, secrets, imageAliases, env, logger, signal: controller.signal, steps: [], outputImages: [], temporaryImages: [], source: null };
+      if (run.spec.contextUrl) execution.source = await fetchSource(parseSourceLocation(run.spec.contextUrl), gitAccessToken, controller.signal, logger.sink);
+      const failure = run.spec.kind === 'build' ? await this.build(execution) : run.spec.kind === 'file' ? await this.taskFile(execution) : await this.command(execution);
+      if (failure) {
+        status = 'Failed';
+        error = failure;
+      }
+    } catch (caught) {
+      const reason: unknown = controller.signal.aborted ? controller.signal.reason : caught;
+      status = reason instanceof RunStopped ? reason.status : 'Failed';
+      error = reason instanceof Error ? reason.message : String(reason);
+    } finally {
+      clearTimeout(timeout);
+      clearInterval(watch);
+      if (execution) await this.runner.cleanup(execution.env, execution.temporaryImages).catch((e: unknown) => this.log.error({ err: e, run: run.id }, 'run cleanup failed'));
+      await execution?.source?.dispose();
+      const seconds = Math.round((Date.now() - started) / 1000);
+      logger.write(status === 'Succeeded' ? `Run ID: ${run.id} was successful after ${seconds}s\n` : `Run ID: ${run.id} failed after ${seconds}s. Error: ${error}\n`);
+      await logger.close();
+      await backend
+        .finish(run.id, this.id, { status, error, outputImages: execution?.outputImages ?? [], steps: execution?.steps ?? [] })
+        .catch((e: unknown) => this.log.error({ err: e, run: run.id }, 'could not record the end of the run'));
+    }
+  }
+
+  /** A quick build (or a single-build task): build, then push every tag. Returns a failure or null. */
+  private async build(x: Execution): Promise<string | null> {
+    if (x.run.spec.kind !== 'build') throw new Error('not a build');
+    const spec = x.run.spec;
+    const host = this.backend.registry().host;
+    const vars = this.variables(x);
+    const tags = spec.tags.map((t) => this.qualify(renderRunTemplate(t, vars)));
+    x.temporaryImages = tags.length ? tags : [`berth-run-${x.run.id}:build`];
+    const logins = await this.logins(x, tags.map((t) => splitReference(t)[0].slice(host.length + 1)));
+    const buildArgs = Object.fromEntries(Object.entries(spec.buildArgs).map(([k, v]) => [k, renderRunTemplate(v, vars)]));
+    await this.step(x, 'build', async () => {
+      const context = await this.openSource(x);
+      await this.runner.build(x.env, { context, dockerfile: spec.dockerfile, tags: x.temporaryImages, buildArgs: { ...buildArgs, ...x.secrets }, target: spec.target, logins }, x.logger.sink, x.signal);
+      return 0;
+    });
+    if (spec.noPush) return null;
+    await this.step(x, 'push', async () => {
+      for (const tag of tags) {
+        x.logger.write(`Pushing ${tag}\n`);
+        const digest = await this.runner.push(x.env, tag, logins[0] ?? null, x.logger.sink, x.signal);
+        const [name, version] = splitReference(tag);
+        x.outputImages.push({ registry: host, repository: name.slice(host.length + 1), tag: version, digest });
+      }
+      return 0;
+    });
+    return null;
+  }
+
+  /** `berth run -f` and file tasks: the task file's step graph. */
+  private async taskFile(x: Execution): Promise<string | null> {
+    if (x.run.spec.kind !== 'file') throw new Error('not a task file');
+    const spec = x.run.spec;
+    const runVars = { ...this.variables(x), SharedVolume: x.env.volume };
+    // As in ACR, --set-secret values are values too ({{.Values.k}}), besides {{.Secrets.k}}.
+    const values = { ...spec.values, ...x.secrets };
+    // A first render learns which stored secrets the file names; the second uses their values.
+    const refs = parseTaskFile(spec.taskFile, { Run: runVars, Values: values, Secrets: placeholderSecrets }).secretRefs;
+    for (const ref of refs) {
+      x.secrets[ref.id] ??= await this.backend.secret(x.run.id, this.id, ref.secret);
+      x.logger.mask(x.secrets[ref.id]!);
+    }
+    const task = parseTaskFile(spec.taskFile, { Run: runVars, Values: values, Secrets: x.secrets });
+    // Secret volume contents are secrets too.
+    for (const volume of task.volumes) for (const content of Object.values(volume.files)) x.logger.mask(content.trim());
+    const { host, scheme } = this.backend.registry();
+    const rendered = JSON.stringify(task.steps);
+    const pushRepositories = [
+      ...[...rendered.matchAll(new RegExp(`${host.replace(/[.]/g, '\\.')}/([a-z0-9._/-]+?)(?=[:@\\s"]|$)`, 'g'))].map((m) => m[1]!),
+      ...importTargets(task.steps.map((s) => s.cmd)),
+    ];
+    const logins = await this.logins(x, pushRepositories);
+    if (spec.contextId || spec.contextUrl) await this.runner.loadWorkspace(x.env, await this.openSource(x));
+    const outcome = await executeTask(task, {
+      runner: this.runner,
+      env: x.env,
+      logins,
+      registryHost: host,
+      log: x.logger.sink,
+      signal: x.signal,
+      onStepsChanged: (current) => this.backend.progress(x.run.id, this.id, { steps: current }),
+      imageAliases: x.imageAliases,
+      berthCli: (args, log, signal) => runBerthCli(args, `${scheme}://${host}`, logins.find((l) => l.server === host) ?? null, log, signal),
+    });
+    x.steps.push(...outcome.steps);
+    x.outputImages.push(...outcome.outputImages);
+    x.temporaryImages = outcome.builtImages;
+    return outcome.failed;
+  }
+
+  /** `berth run --cmd`: one container. */
+  private async command(x: Execution): Promise<string | null> {
+    if (x.run.spec.kind !== 'cmd') throw new Error('not a command');
+    const words = shellWords(renderRunTemplate(x.run.spec.command, this.variables(x)));
+    const logins = await this.logins(x, []);
+    const hasContext = Boolean(x.run.spec.contextId || x.run.spec.contextUrl);
+    const exitCode = await this.step(x, 'cmd', async () => {
+      const context = hasContext ? await this.openSource(x) : null;
+      return this.runner.run(x.env, { image: words[0]!, args: words.slice(1), context, env: [], logins }, x.logger.sink, x.signal);
+    });
+    return exitCode === 0 ? null : `the command exited with ${exitCode}`;
+  }
+
+  /** This registry's run token first, then the task's credentials for other registries (masked). */
+  private async logins(x: Execution, pushRepositories: string[]): Promise<RegistryLogin[]> {
+    const login = await this.backend.issueLogin(x.run.id, this.id, pushRepositories);
+    const others = await this.backend.taskLogins(x.run.id, this.id);
+    for (const other of others) x.logger.mask(other.password);
+    return [...(login ? [{ server: this.backend.registry().host, ...login }] : []), ...others];
+  }
+
+  /** Runs one step, recording its status and duration; a non-zero result or a throw fails it. */
+  private async step(x: Execution, id: string, work: () => Promise<number>): Promise<number> {
+    const step: StepRecord = { id, status: 'Running', startedAt: new Date().toISOString(), finishedAt: null, exitCode: null };
+    x.steps.push(step);
+    await this.backend.progress(x.run.id, this.id, { steps: x.steps });
+    try {
+      const exitCode = await work();
+      step.exitCode = exitCode;
+      step.status = exitCode === 0 ? 'Succeeded' : 'Failed';
+      return exitCode;
+    } catch (error) {
+      const reason: unknown = x.signal.aborted ? x.signal.reason : error;
+      step.status = reason instanceof RunStopped ? reason.status : 'Failed';
+      throw error;
+    } finally {
+      step.finishedAt = new Date().toISOString();
+      await this.backend.progress(x.run.id, this.id, { steps: x.steps });
+    }
+  }
+
+  /** The run's source as a tar stream: fetched from its URL, or the uploaded archive from the server. */
+  private openSource(x: Execution): Promise<Readable> {
+    return x.source ? Promise.resolve(x.source.archive()) : this.backend.openContext(x.run.id, this.id);
+  }
+
+  private variables({ run, source }: Execution): RunVariables {
+    const registry = this.backend.registry().host;
+    return {
+      ID: run.id,
+      Registry: registry,
+      RegistryName: registry.split('.')[0]!.split(':')[0]!,
+      Date: runDate(new Date()),
+      OS: 'linux',
+      Architecture: process.arch === 'x64' ? 'amd64' : process.arch,
+      TaskName: run.taskName ?? '',
+      Commit: source?.commit ?? '',
+      Branch: source?.branch ?? '',
+    };
+  }
+
+  /** ACR's quick-build rule: a tag without a registry gets this registry's host. */
+  private qualify(tag: string): string {
+    const first = tag.split('/')[0]!;
+    const hasRegistry = tag.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+    return hasRegistry ? tag : `${this.backend.registry().host}/${tag}`;
+  }
+}
+
+/** Repositories a `berth import` / `acr import` step writes to (its run token may push there). */
+function importTargets(commands: string[]): string[] {
+  const repositories: string[] = [];
+  for (const command of commands) {
+    const words = command ? shellWords(command) : [];
+    if (!['berth', 'acr'].includes(words[0] ?? '') || words[1] !== 'import') continue;
+    for (let i = 2; i < words.length; i++) {
+      if (['-t', '--image'].includes(words[i]!)) repositories.push(words[++i]!.split(':')[0]!);
+      else if (words[i] === '--repository') repositories.push(words[++i]!);
+    }
+  }
+  return repositories;
+}

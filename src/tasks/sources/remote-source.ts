@@ -1,0 +1,121 @@
+import { execFile } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, normalize } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { createGunzip } from 'node:zlib';
+import { RegistryError } from '../../registry/errors.js';
+import { packContext } from './context-archive.js';
+
+/** A context that is fetched when the run starts: a git repository or a tarball URL (ACR's forms). */
+export type SourceLocation =
+  | { kind: 'git'; url: string; ref: string | null; folder: string | null }
+  | { kind: 'tarball'; url: string };
+
+/** A fetched source: the context as a fresh tar stream on each call, and what git says of it. */
+export interface FetchedSource {
+  archive(): Readable;
+  commit: string;
+  branch: string;
+  dispose(): Promise<void>;
+}
+
+const invalid = (message: string) => new RegistryError('INVALID_REQUEST', message);
+
+/** True when a context argument names a remote source rather than a local folder. */
+export function isRemoteContext(context: string): boolean {
+  return /^(https?|git):\/\//i.test(context) || /^git@[^:]+:/.test(context);
+}
+
+/**
+ * ACR's context URLs: `https://host/org/repo.git#ref:folder` (ref and folder optional; also
+ * `git@host:org/repo.git`), or an http(s) URL of a tarball (anything else).
+ */
+export function parseSourceLocation(text: string): SourceLocation {
+  const hash = text.indexOf('#');
+  const base = hash < 0 ? text : text.slice(0, hash);
+  const fragment = hash < 0 ? '' : text.slice(hash + 1);
+  const sshLike = /^git@[^:]+:.+/.test(base);
+  let url: URL | null = null;
+  if (!sshLike) {
+    try {
+      url = new URL(base);
+    } catch {
+      throw invalid(`invalid context URL "${text}"`);
+    }
+    if (!['http:', 'https:', 'git:'].includes(url.protocol)) throw invalid(`context URLs are http(s) or git, not ${url.protocol}`);
+    if (url.username || url.password) throw invalid('put git credentials in --git-access-token, not in the context URL');
+  }
+  const isGit = sshLike || url!.protocol === 'git:' || /\.git\/?$/.test(url!.pathname) || fragment !== '';
+  if (!isGit) return { kind: 'tarball', url: base };
+  const colon = fragment.indexOf(':');
+  const ref = (colon < 0 ? fragment : fragment.slice(0, colon)) || null;
+  const folder = colon < 0 ? null : fragment.slice(colon + 1).replace(/^\/+|\/+$/g, '') || null;
+  if (ref !== null && !/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(ref)) throw invalid(`invalid git reference "${ref}"`);
+  if (folder !== null && (normalize(folder).startsWith('..') || folder.split('/').includes('..'))) throw invalid(`the context folder "${folder}" leaves the repository`);
+  return { kind: 'git', url: base, ref, folder };
+}
+
+/** Fetches a remote context on the agent's machine (git on its PATH for git sources). */
+export async function fetchSource(location: SourceLocation, gitAccessToken: string | null, signal: AbortSignal, log: (text: string) => void): Promise<FetchedSource> {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-source-'));
+  const dispose = () => rm(dir, { recursive: true, force: true });
+  try {
+    if (location.kind === 'tarball') return { ...(await fetchTarball(location.url, dir, signal, log)), dispose };
+    return { ...(await cloneGit(location, gitAccessToken, dir, signal, log)), dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
+
+async function cloneGit(location: Extract<SourceLocation, { kind: 'git' }>, token: string | null, dir: string, signal: AbortSignal, log: (text: string) => void) {
+  const checkout = join(dir, 'repo');
+  // The token goes in through the environment (GIT_CONFIG_*), never on a command line.
+  const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true' };
+  if (token) {
+    env.GIT_CONFIG_COUNT = '1';
+    env.GIT_CONFIG_KEY_0 = 'http.extraHeader';
+    env.GIT_CONFIG_VALUE_0 = `Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`;
+  }
+  const git = (args: string[], cwd = dir) =>
+    new Promise<string>((resolve, reject) => {
+      execFile('git', args, { cwd, env, signal, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+        if (error) reject(new Error(`git ${args[0]} failed: ${(stderr || error.message).trim()}`));
+        else resolve(stdout.trim());
+      });
+    });
+  const isCommit = location.ref !== null && /^[0-9a-f]{7,40}$/.test(location.ref);
+  log(`Cloning ${location.url}${location.ref ? ` at ${location.ref}` : ''}\n`);
+  if (isCommit) {
+    await git(['clone', '--quiet', '--no-checkout', location.url, checkout]);
+    await git(['checkout', '--quiet', location.ref!], checkout);
+  } else {
+    await git(['clone', '--quiet', '--depth', '1', ...(location.ref ? ['--branch', location.ref] : []), location.url, checkout]);
+  }
+  const commit = await git(['rev-parse', 'HEAD'], checkout);
+  // A branch checkout names its branch; a tag or commit is detached, so no branch.
+  const branch = await git(['symbolic-ref', '--quiet', '--short', 'HEAD'], checkout).catch(() => '');
+  const folder = location.folder ? join(checkout, location.folder) : checkout;
+  if (!(await stat(folder).catch(() => null))?.isDirectory()) throw new Error(`the repository has no folder "${location.folder}"`);
+  log(`Source at commit ${commit}${branch ? ` (branch ${branch})` : ''}\n`);
+  return { archive: () => packContext(folder), commit, branch };
+}
+
+async function fetchTarball(url: string, dir: string, signal: AbortSignal, log: (text: string) => void) {
+  log(`Downloading ${url}\n`);
+  const response = await fetch(url, { signal });
+  if (!response.ok || !response.body) throw new Error(`downloading the context failed: ${response.status} ${response.statusText}`);
+  const file = join(dir, 'context.download');
+  await pipeline(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), createWriteStream(file));
+  // The engine takes plain tar everywhere (builds and workspace copies), so gzip is undone here.
+  const head = Buffer.alloc(2);
+  const handle = await open(file);
+  await handle.read(head, 0, 2, 0);
+  await handle.close();
+  const gzipped = head[0] === 0x1f && head[1] === 0x8b;
+  return { archive: () => (gzipped ? createReadStream(file).pipe(createGunzip()) : createReadStream(file)), commit: '', branch: '' };
+}

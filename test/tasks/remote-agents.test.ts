@@ -1,0 +1,188 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { adminCredentials, cliPath, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
+import { run } from '../helpers/commands.js';
+import { api } from '../helpers/management.js';
+import { berthCliAsync, leftovers, publishBaseImage } from '../helpers/task-helpers.js';
+
+const agentKey = 'remote-agent-key-for-the-tests';
+const configDir = tempDir('remote-agents-cli');
+process.env.DOCKER_CONFIG = join(tempDir('remote-agents-docker'), 'docker');
+let berth: BerthProcess;
+
+interface RunView {
+  id: string;
+  status: string;
+  agent: string | null;
+  error: string | null;
+  outputImages: Array<{ repository: string; tag: string; digest: string }>;
+}
+
+interface AgentProcess {
+  child: ChildProcess;
+  output: () => string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** `berth agent --server URL` as its own process, as it runs on another machine. */
+async function startAgent(name: string, key = agentKey): Promise<AgentProcess> {
+  const child = spawn(process.execPath, [cliPath, 'agent', '--server', berth.url, '--name', name, '--concurrency', '1'], {
+    env: { ...process.env, BERTH_AGENT_KEY: key },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      output += d.toString();
+      if (output.includes('executing runs for')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`agent exited with ${code}: ${output}`)));
+  });
+  return {
+    child,
+    output: () => output,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+const cli = (args: string[], input?: string) => berthCliAsync(configDir, args, input);
+const runRecord = async (id: string) => (await api<RunView>(berth.url, adminCredentials, 'GET', `/api/v1/runs/${id}`)).body;
+
+async function waitFor(id: string, statuses: string[], timeoutMs = 60_000): Promise<RunView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const record = await runRecord(id);
+    if (statuses.includes(record.status)) return record;
+    if (Date.now() > deadline) throw new Error(`run ${id} is still ${record.status}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+before(async () => {
+  // No agent inside the server: whatever runs, a remote agent ran it.
+  berth = await startBerth({ args: ['--no-local-agent'], env: { BERTH_AGENT_KEY: agentKey, BERTH_RUN_LEASE_SECONDS: '4' } });
+  await publishBaseImage(berth);
+  assert.equal((await cli(['login', berth.url, '-u', 'admin', '-p', adminCredentials.password])).status, 0);
+});
+after(async () => {
+  await berth.stop();
+});
+
+describe('remote agents (berth agent --server URL)', () => {
+  it('refuses agents without the key, with a wrong key, and runs that are not theirs', async () => {
+    const claim = (authorization?: string) =>
+      fetch(`${berth.url}/api/v1/agent/intruder/claim`, { method: 'POST', headers: authorization ? { Authorization: authorization } : {} });
+    for (const response of [await claim(), await claim('Bearer not-the-agent-key-at-all'), await claim(`Basic ${Buffer.from(`admin:${adminCredentials.password}`).toString('base64')}`)]) {
+      assert.equal(response.status, 401);
+      assert.equal(((await response.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, 'UNAUTHORIZED');
+    }
+    const wrongKey = spawn(process.execPath, [cliPath, 'agent', '--server', berth.url], { env: { ...process.env, BERTH_AGENT_KEY: 'a-wrong-key-of-some-length' } });
+    let stderr = '';
+    wrongKey.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise((resolve) => wrongKey.on('exit', resolve));
+    assert.equal(code, 1);
+    assert.match(stderr, /cannot serve .*401 a valid agent key is required/);
+
+    // A key holder still cannot read a run it does not hold (a queued run here: no agent has it).
+    const queued = await cli(['run', '--cmd', 'berth-fixture/busybox:1 true', '--no-wait', '/dev/null']);
+    const id = /(cb\d+)/.exec(queued.stdout)![1]!;
+    const secret = await fetch(`${berth.url}/api/v1/agent/intruder/runs/${id}/secrets/anything`, { headers: { Authorization: `Bearer ${agentKey}` } });
+    assert.equal(secret.status, 403);
+    assert.match(await secret.text(), /not held by agent intruder/);
+    assert.equal((await cli(['task', 'cancel-run', '--run-id', id])).status, 0);
+  });
+
+  it('a remote agent executes a quick build and a task file with a stored secret; the server records and masks', async () => {
+    const agent = await startAgent('remote-a');
+    try {
+      const context = tempDir('remote-build');
+      writeFileSync(join(context, 'Dockerfile'), `FROM ${berth.host}/base/busybox:1\nARG WHO\nRUN echo "built by $WHO" > /who\nCMD ["cat", "/who"]\n`);
+      const build = await cli(['build', '-t', 'remote/app:{{.Run.ID}}', '--build-arg', 'WHO=remote', context]);
+      assert.equal(build.status, 0, build.stderr + build.stdout);
+      assert.match(build.stdout, /started on remote-a/);
+      const id = /Queued a run with ID: (cb\d+)/.exec(build.stdout)![1]!;
+      const record = await runRecord(id);
+      assert.equal(record.status, 'Succeeded');
+      assert.equal(record.agent, 'remote-a');
+      assert.deepEqual(record.outputImages.map((i) => `${i.repository}:${i.tag}`), [`remote/app:${id}`]);
+      await run('docker', ['pull', `${berth.host}/remote/app:${id}`]);
+      assert.equal((await run('docker', ['run', '--rm', '--network', 'none', `${berth.host}/remote/app:${id}`])).trim(), 'built by remote');
+
+      assert.equal((await cli(['secret', 'set', '-n', 'remote-token', '--value-stdin'], 'remote-7f3a-secret-value\n')).status, 0);
+      const folder = tempDir('remote-task');
+      writeFileSync(
+        join(folder, 'acr-task.yaml'),
+        `version: v1.1.0
+secrets:
+  - id: token
+    keyvault: https://vault.example/secrets/remote-token
+steps:
+  - cmd: berth-fixture/busybox:1 sh -c "echo token={{.Secrets.token}} set=$S run={{.Run.ID}} registry={{.Run.Registry}}"
+    env: ["S={{.Values.extra}}"]
+`,
+      );
+      const result = await cli(['run', '-f', 'acr-task.yaml', '--set-secret', 'extra=remote-set-secret-99', folder]);
+      assert.equal(result.status, 0, result.stderr + result.stdout);
+      assert.match(result.stdout, /token=\*\*\* set=\*\*\* run=cb\d+ registry=127\.0\.0\.1:\d+/);
+      assert.ok(!result.stdout.includes('remote-7f3a-secret-value') && !result.stdout.includes('remote-set-secret-99'));
+      const log = await cli(['task', 'logs', '--run-id', /Queued a run with ID: (cb\d+)/.exec(result.stdout)![1]!]);
+      assert.ok(!log.stdout.includes('remote-7f3a-secret-value') && !log.stdout.includes('remote-set-secret-99'));
+    } finally {
+      await agent.stop();
+    }
+    assert.equal(await leftovers(berth), '');
+  });
+
+  it('two remote agents share the queue and never execute a run twice', async () => {
+    const agents = [await startAgent('remote-b'), await startAgent('remote-c')];
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const queued = await cli(['run', '--cmd', `berth-fixture/busybox:1 sh -c "sleep 1; echo job-${i}"`, '--no-wait', '/dev/null']);
+        assert.equal(queued.status, 0, queued.stderr);
+        ids.push(/(cb\d+)/.exec(queued.stdout)![1]!);
+      }
+      const records = await Promise.all(ids.map((id) => waitFor(id, ['Succeeded', 'Failed', 'Error'])));
+      assert.deepEqual(records.map((r) => r.status), Array(6).fill('Succeeded'));
+      const byAgent = new Set(records.map((r) => r.agent));
+      assert.deepEqual([...byAgent].sort(), ['remote-b', 'remote-c'], 'both agents took work');
+      for (const id of ids) {
+        const log = (await cli(['task', 'logs', '--run-id', id])).stdout;
+        assert.equal(log.match(/started on remote-/g)?.length, 1, `run ${id} started once:\n${log}`);
+      }
+    } finally {
+      await Promise.all(agents.map((a) => a.stop()));
+    }
+  });
+
+  it('an agent killed mid-run: the server ends the run as Error, and the restarted agent clears what it left', async () => {
+    const agent = await startAgent('remote-d');
+    const queued = await cli(['run', '--cmd', 'berth-fixture/busybox:1 sleep 120', '--no-wait', '/dev/null']);
+    const id = /(cb\d+)/.exec(queued.stdout)![1]!;
+    await waitFor(id, ['Running']);
+    const deadline = Date.now() + 30_000;
+    while ((await run('docker', ['ps', '-q', '--filter', 'label=berth.agent=remote-d'])).trim() === '') {
+      assert.ok(Date.now() < deadline, 'the step container started');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await agent.stop('SIGKILL');
+    const ended = await waitFor(id, ['Error'], 30_000);
+    assert.match(ended.error ?? '', /lease expired/);
+    assert.notEqual(await leftovers(berth), '', 'the killed agent left its container behind');
+
+    const restarted = await startAgent('remote-d');
+    try {
+      assert.match(restarted.output(), /removed containers, networks and volumes left by an earlier life/);
+      assert.equal(await leftovers(berth), '');
+    } finally {
+      await restarted.stop();
+    }
+  });
+});
