@@ -21,6 +21,7 @@ export function runRoutes(app: FastifyInstance, runs: RunService, ctx: (request:
     Body: {
       type: 'build' | 'cmd' | 'file';
       taskFile?: string;
+      taskFilePath?: string;
       values?: Record<string, unknown>;
       secrets?: Record<string, string>;
       contextId?: string;
@@ -46,6 +47,7 @@ export function runRoutes(app: FastifyInstance, runs: RunService, ctx: (request:
           properties: {
             type: { type: 'string', enum: ['build', 'cmd', 'file'] },
             taskFile: { type: 'string', maxLength: 1048576 },
+            taskFilePath: { type: 'string', maxLength: 1024, description: 'the task file inside a git or tarball context (instead of taskFile)' },
             values: { type: 'object' },
             secrets: { type: 'object', additionalProperties: { type: 'string' } },
             contextId: { type: 'string' },
@@ -75,8 +77,7 @@ export function runRoutes(app: FastifyInstance, runs: RunService, ctx: (request:
         return reply.code(202).send(await runs.quickBuild(who, { ...rest, ...source, tags: body.tags ?? [], ...timeout }));
       }
       if (body.type === 'file') {
-        if (!body.taskFile) throw new RegistryError('INVALID_REQUEST', 'a file run needs the task file (-f)');
-        return reply.code(202).send(await runs.fileRun(who, { taskFile: body.taskFile, values: body.values ?? {}, secrets: body.secrets ?? {}, ...source, ...timeout }));
+        return reply.code(202).send(await runs.fileRun(who, { taskFile: body.taskFile ?? null, taskFilePath: body.taskFilePath ?? null, values: body.values ?? {}, secrets: body.secrets ?? {}, ...source, ...timeout }));
       }
       if (!body.command) throw new RegistryError('INVALID_REQUEST', 'a quick run needs --cmd');
       return reply.code(202).send(await runs.quickRun(who, { command: body.command, ...source, ...timeout }));

@@ -7,6 +7,7 @@ const taskBody = {
   type: 'object',
   properties: {
     taskFile: { type: ['string', 'null'], maxLength: 1048576 },
+    taskFilePath: { type: ['string', 'null'], maxLength: 1024 },
     command: { type: ['string', 'null'] },
     dockerfile: { type: ['string', 'null'] },
     images: { type: 'array', items: { type: 'string' } },

@@ -28,7 +28,9 @@ export interface QuickBuildRequest extends SourceRequest {
 
 export interface FileRunRequest extends SourceRequest {
   taskName?: string | null;
-  taskFile: string;
+  /** The file's text, or (with a context URL) its path in that source. */
+  taskFile?: string | null;
+  taskFilePath?: string | null;
   values?: Record<string, unknown>;
   secrets?: Record<string, string>;
   timeoutSeconds?: number;
@@ -92,8 +94,10 @@ export class RunService {
   async fileRun(requestedBy: string, request: FileRunRequest): Promise<RunRecord> {
     const secrets = request.secrets ?? {};
     const placeholder = { ID: 'cb0', Registry: 'registry', RegistryName: 'registry', Date: '', OS: 'linux', Architecture: 'amd64', TaskName: '', Commit: '', Branch: '', SharedVolume: '' };
-    parseTaskFile(request.taskFile, { Run: placeholder, Values: { ...request.values, ...secrets }, Secrets: placeholderSecrets });
-    const spec: RunSpec = { kind: 'file', ...sourceOf(request), taskFile: request.taskFile, values: request.values ?? {}, secretNames: Object.keys(secrets) };
+    if (request.taskFile) parseTaskFile(request.taskFile, { Run: placeholder, Values: { ...request.values, ...secrets }, Secrets: placeholderSecrets });
+    else if (!request.taskFilePath) throw new RegistryError('INVALID_REQUEST', 'a file run needs the task file (-f)');
+    else if (!request.contextUrl) throw new RegistryError('INVALID_REQUEST', 'a task file path needs a git or tarball context to read it from');
+    const spec: RunSpec = { kind: 'file', ...sourceOf(request), taskFile: request.taskFile ?? null, taskFilePath: request.taskFile ? null : request.taskFilePath!, values: request.values ?? {}, secretNames: Object.keys(secrets) };
     const run = await this.create(requestedBy, request.taskName ? 'AutoRun' : 'QuickRun', spec, request.timeoutSeconds, request.taskName ?? null, request.gitAccessToken);
     if (Object.keys(secrets).length > 0) this.secrets.set(run.id, secrets);
     return run;

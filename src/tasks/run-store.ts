@@ -25,7 +25,9 @@ export type RunSpec =
   | (RunSource & {
       kind: 'file';
       /** The task file as given; rendered when the run starts (it may use {{.Run.ID}}). */
-      taskFile: string;
+      taskFile: string | null;
+      /** Or the task file's path inside a remote source (read once the agent has fetched it). */
+      taskFilePath?: string | null;
       values: Record<string, unknown>;
       /** Names of --set-secret values (the values themselves never reach the record). */
       secretNames: string[];

@@ -19,6 +19,7 @@ const namePattern = /^[a-zA-Z0-9][a-zA-Z0-9-]{4,49}$/;
 
 export interface TaskInput {
   taskFile?: string | null;
+  taskFilePath?: string | null;
   command?: string | null;
   dockerfile?: string | null;
   images?: string[];
@@ -100,8 +101,9 @@ export class TaskService {
     const now = new Date().toISOString();
     const task = this.validate({
       name,
-      kind: input.taskFile ? 'file' : input.command ? 'cmd' : 'build',
+      kind: input.taskFile || input.taskFilePath ? 'file' : input.command ? 'cmd' : 'build',
       taskFile: input.taskFile ?? null,
+      taskFilePath: input.taskFilePath ?? null,
       command: input.command ?? null,
       dockerfile: input.dockerfile ?? null,
       images: input.images ?? [],
@@ -124,7 +126,8 @@ export class TaskService {
     const current = await this.show(name);
     const updated = this.validate({
       ...current,
-      ...(input.taskFile !== undefined ? { taskFile: input.taskFile, kind: 'file' as const } : {}),
+      ...(input.taskFile !== undefined ? { taskFile: input.taskFile, taskFilePath: null, kind: 'file' as const } : {}),
+      ...(input.taskFilePath !== undefined ? { taskFilePath: input.taskFilePath, taskFile: null, kind: 'file' as const } : {}),
       ...(input.command !== undefined ? { command: input.command, kind: 'cmd' as const } : {}),
       ...(input.dockerfile !== undefined ? { dockerfile: input.dockerfile } : {}),
       ...(input.images !== undefined ? { images: input.images } : {}),
@@ -158,7 +161,8 @@ export class TaskService {
     if (task.kind === 'build') {
       return this.runs.quickBuild(requestedBy, { ...base, tags: task.images, dockerfile: task.dockerfile ?? 'Dockerfile', buildArgs: task.buildArgs ?? {} });
     }
-    return this.runs.fileRun(requestedBy, { ...base, taskFile: taskFileOf(task), values: { ...task.values, ...values }, secrets });
+    const file = task.taskFilePath ? { taskFilePath: task.taskFilePath } : { taskFile: taskFileOf(task) };
+    return this.runs.fileRun(requestedBy, { ...base, ...file, values: { ...task.values, ...values }, secrets });
   }
 
   private validate(task: TaskRecord): TaskRecord {
@@ -170,7 +174,8 @@ export class TaskService {
     if (task.contextUrl) parseSourceLocation(task.contextUrl);
     if (task.gitAccessToken && !task.contextUrl) throw invalid('--git-access-token needs a git --context URL');
     if (!Number.isInteger(task.timeoutSeconds) || task.timeoutSeconds < 1 || task.timeoutSeconds > 8 * 3600) throw invalid('--timeout is 1 to 28800 seconds');
-    if (task.kind !== 'build') {
+    if (task.taskFilePath && !task.contextUrl) throw invalid('a task file path needs a git or tarball --context to read it from');
+    if (task.kind !== 'build' && !task.taskFilePath) {
       const placeholder = { ID: 'cb0', Registry: 'registry', RegistryName: 'registry', Date: '', OS: 'linux', Architecture: 'amd64', TaskName: task.name, Commit: '', Branch: '', SharedVolume: '' };
       parseTaskFile(taskFileOf(task), { Run: placeholder, Values: task.values, Secrets: placeholderSecrets });
     }

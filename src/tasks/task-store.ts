@@ -12,6 +12,8 @@ export interface TaskRecord {
   /** file: a task file; cmd: one command; build: one Dockerfile build pushed to `images`. */
   kind: 'file' | 'cmd' | 'build';
   taskFile: string | null;
+  /** Or the task file's path inside the remote source (`--file` with a git / tarball `--context`). */
+  taskFilePath?: string | null;
   command: string | null;
   dockerfile: string | null;
   images: string[];

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import type { RunRecord } from '../../tasks/run-store.js';
 import { ApiClient, CliError } from '../api-client.js';
 import { sourceFields } from '../source-context.js';
+import { isRemoteContext } from '../../tasks/sources/remote-source.js';
 import { outputFormat, print, withOutput, type Column } from '../output.js';
 
 function duration(run: RunRecord): string {
@@ -120,14 +121,16 @@ export function registerRunCommands(program: Command): void {
   ).action(async (context: string, o: { gitAccessToken?: string; cmd?: string; file?: string; set: string[]; setSecret: string[]; values?: string; logs: boolean; wait: boolean; timeout?: string; output?: string }) => {
     if (Boolean(o.cmd) === Boolean(o.file)) throw new CliError('give either --cmd or -f');
     const client = ApiClient.fromStoredLogin();
-    const taskFile = o.file ? readTaskFile(o.file, context) : null;
+    // With a git or tarball context, -f names a file in that source (as in ACR), read by the agent.
+    const remote = isRemoteContext(context) && o.file !== '-';
+    const taskFile = o.file && !remote ? readTaskFile(o.file, context) : null;
     const values = { ...(o.values ? (parseYaml(readFileSync(o.values, 'utf8')) as Record<string, unknown>) : {}), ...keyValues(o.set, '--set') };
     const source = context === '/dev/null' ? {} : await sourceFields(client, context, o.gitAccessToken);
     const common = { ...source, ...(o.timeout ? { timeout: Number(o.timeout) } : {}) };
     const run = await client.call<RunRecord>(
       'POST',
       '/api/v1/runs',
-      taskFile !== null ? { type: 'file', taskFile, values, secrets: keyValues(o.setSecret, '--set-secret'), ...common } : { type: 'cmd', command: o.cmd, ...common },
+      o.file ? { type: 'file', ...(remote ? { taskFilePath: o.file } : { taskFile }), values, secrets: keyValues(o.setSecret, '--set-secret'), ...common } : { type: 'cmd', command: o.cmd, ...common },
     );
     const format = outputFormat(o);
     if (!o.wait) return print(format, run, runColumns);

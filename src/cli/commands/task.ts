@@ -5,6 +5,7 @@ import type { TaskRecord } from '../../tasks/task-store.js';
 import type { RunRecord } from '../../tasks/run-store.js';
 import { ApiClient, CliError } from '../api-client.js';
 import { sourceFields } from '../source-context.js';
+import { isRemoteContext } from '../../tasks/sources/remote-source.js';
 import { outputFormat, print, printMessage, withOutput, type Column } from '../output.js';
 import { collect, finish, followRun, keyValues } from './runs.js';
 
@@ -36,7 +37,9 @@ async function taskBody(client: ApiClient, o: TaskOptions, creating: boolean): P
   const kinds = [o.file, o.cmd, o.dockerfile].filter(Boolean).length;
   if (creating && kinds !== 1) throw new CliError('give one of --file (a task file), --cmd, or -f Dockerfile with --image');
   const body: Record<string, unknown> = {};
-  if (o.file) {
+  if (o.file && o.context && isRemoteContext(o.context)) {
+    body.taskFilePath = o.file; // a file in the git / tarball source, as in ACR
+  } else if (o.file) {
     if (!existsSync(o.file)) throw new CliError(`task file "${o.file}" not found`);
     body.taskFile = readFileSync(o.file, 'utf8');
   }

@@ -179,12 +179,13 @@ export class RunAgent {
     // As in ACR, --set-secret values are values too ({{.Values.k}}), besides {{.Secrets.k}}.
     const values = { ...spec.values, ...x.secrets };
     // A first render learns which stored secrets the file names; the second uses their values.
-    const refs = parseTaskFile(spec.taskFile, { Run: runVars, Values: values, Secrets: placeholderSecrets }).secretRefs;
+    const text = spec.taskFile ?? (await x.source!.readFile(spec.taskFilePath!));
+    const refs = parseTaskFile(text, { Run: runVars, Values: values, Secrets: placeholderSecrets }).secretRefs;
     for (const ref of refs) {
       x.secrets[ref.id] ??= await this.backend.secret(x.run.id, this.id, ref.secret);
       x.logger.mask(x.secrets[ref.id]!);
     }
-    const task = parseTaskFile(spec.taskFile, { Run: runVars, Values: values, Secrets: x.secrets });
+    const task = parseTaskFile(text, { Run: runVars, Values: values, Secrets: x.secrets });
     // Secret volume contents are secrets too.
     for (const volume of task.volumes) for (const content of Object.values(volume.files)) x.logger.mask(content.trim());
     const { host, scheme } = this.backend.registry();

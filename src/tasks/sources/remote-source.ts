@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, normalize } from 'node:path';
+import { isAbsolute, join, normalize } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { createGunzip } from 'node:zlib';
+import { x as extractTar } from 'tar';
 import { RegistryError } from '../../registry/errors.js';
 import { packContext } from './context-archive.js';
 
@@ -15,9 +15,12 @@ export type SourceLocation =
   | { kind: 'git'; url: string; ref: string | null; folder: string | null }
   | { kind: 'tarball'; url: string };
 
-/** A fetched source: the context as a fresh tar stream on each call, and what git says of it. */
+/** A fetched source, unpacked in a folder of the agent's: its files, what git says of it, and its archive. */
 export interface FetchedSource {
+  /** The context as a fresh tar stream on each call (`.dockerignore` honoured, `.git` left out). */
   archive(): Readable;
+  /** A file of the source (the task file of `-f` with a remote context). */
+  readFile(path: string): Promise<string>;
   commit: string;
   branch: string;
   dispose(): Promise<void>;
@@ -64,8 +67,19 @@ export async function fetchSource(location: SourceLocation, gitAccessToken: stri
   const dir = await mkdtemp(join(tmpdir(), 'berth-source-'));
   const dispose = () => rm(dir, { recursive: true, force: true });
   try {
-    if (location.kind === 'tarball') return { ...(await fetchTarball(location.url, dir, signal, log)), dispose };
-    return { ...(await cloneGit(location, gitAccessToken, dir, signal, log)), dispose };
+    const fetched = location.kind === 'tarball' ? await fetchTarball(location.url, dir, signal, log) : await cloneGit(location, gitAccessToken, dir, signal, log);
+    return {
+      ...fetched,
+      archive: () => packContext(fetched.folder),
+      readFile: async (path) => {
+        const normalized = normalize(path);
+        if (isAbsolute(normalized) || normalized.startsWith('..')) throw new Error(`"${path}" is outside the source`);
+        return readFile(join(fetched.folder, normalized), 'utf8').catch(() => {
+          throw new Error(`the source has no file "${path}"`);
+        });
+      },
+      dispose,
+    };
   } catch (error) {
     await dispose();
     throw error;
@@ -102,7 +116,7 @@ async function cloneGit(location: Extract<SourceLocation, { kind: 'git' }>, toke
   const folder = location.folder ? join(checkout, location.folder) : checkout;
   if (!(await stat(folder).catch(() => null))?.isDirectory()) throw new Error(`the repository has no folder "${location.folder}"`);
   log(`Source at commit ${commit}${branch ? ` (branch ${branch})` : ''}\n`);
-  return { archive: () => packContext(folder), commit, branch };
+  return { folder, commit, branch };
 }
 
 async function fetchTarball(url: string, dir: string, signal: AbortSignal, log: (text: string) => void) {
@@ -111,11 +125,9 @@ async function fetchTarball(url: string, dir: string, signal: AbortSignal, log: 
   if (!response.ok || !response.body) throw new Error(`downloading the context failed: ${response.status} ${response.statusText}`);
   const file = join(dir, 'context.download');
   await pipeline(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), createWriteStream(file));
-  // The engine takes plain tar everywhere (builds and workspace copies), so gzip is undone here.
-  const head = Buffer.alloc(2);
-  const handle = await open(file);
-  await handle.read(head, 0, 2, 0);
-  await handle.close();
-  const gzipped = head[0] === 0x1f && head[1] === 0x8b;
-  return { archive: () => (gzipped ? createReadStream(file).pipe(createGunzip()) : createReadStream(file)), commit: '', branch: '' };
+  const folder = join(dir, 'source');
+  await mkdir(folder);
+  // tar detects gzip itself, and keeps entries inside the folder (no absolute paths, no "..").
+  await extractTar({ file, cwd: folder, strict: true });
+  return { folder, commit: '', branch: '' };
 }
