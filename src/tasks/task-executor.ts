@@ -254,7 +254,7 @@ async function runOnce(
   }
   if (step.type === 'build') {
     const args = parseBuildArgs(step.build);
-    const context = await ctx.runner.workspaceArchive(ctx.env, posix.join(posix.relative('/workspace', workdir), args.context));
+    const context = await ctx.runner.workspaceArchive(ctx.env, posix.join(posix.relative('/workspace', workdir), args.context), mounts);
     await ctx.runner.build(ctx.env, { context, dockerfile: args.dockerfile, tags: args.tags.length ? args.tags : [`berth-step-${step.id}:build`], buildArgs: args.buildArgs, target: args.target, logins: ctx.logins }, ctx.log, signal);
     outcome.builtImages.push(...(args.tags.length ? args.tags : [`berth-step-${step.id}:build`]));
     return 0;

@@ -85,34 +85,82 @@ function versionOf(source: string): string {
  * `<directive>name` is replaced by the task's own values first, the Run built-ins next; unknown
  * names stay verbatim and a doubled directive escapes it, as in ACR.
  */
-function expandAliases(source: string, warnings: string[]): string {
+function expandAliases(source: string, aliasFiles: Record<string, string> | undefined): { text: string; values: Record<string, string> } {
+  const { block, start, end } = aliasBlock(source);
   const lines = source.split('\n');
-  const start = lines.findIndex((l) => /^alias:\s*$/.test(l));
-  let values: Record<string, string> = {};
+  const values: Record<string, string> = {};
   let directive = '$';
   let text = source;
-  if (start >= 0) {
-    let end = start + 1;
-    while (end < lines.length && (/^\s/.test(lines[end]!) || lines[end]!.trim() === '')) end++;
-    const block = parseYaml(lines.slice(start, end).join('\n')) as { alias?: { values?: Record<string, unknown>; directive?: string; src?: unknown } } | null;
-    const alias = block?.alias ?? {};
-    for (const [name, value] of Object.entries(alias.values ?? {})) {
-      if (!/^[A-Za-z0-9]+$/.test(name)) throw invalid(`alias name "${name}" must be letters and digits`);
-      values[name] = String(value);
+  if (block) {
+    const alias = block;
+    // Precedence as in ACR: inline values > later src files > earlier src files > built-ins.
+    const layers = [...sourcesOf(alias).map((src) => aliasFile(src, aliasFiles)), alias.values ?? {}];
+    for (const layer of layers) {
+      for (const [name, value] of Object.entries(layer)) {
+        if (!/^[A-Za-z0-9]+$/.test(name)) throw invalid(`alias name "${name}" must be letters and digits`);
+        values[name] = String(value);
+      }
     }
     if (alias.directive !== undefined) {
       if (typeof alias.directive !== 'string' || alias.directive.length !== 1 || /[A-Za-z0-9]/.test(alias.directive)) throw invalid('alias directive must be one non-alphanumeric character');
       directive = alias.directive;
     }
-    if (alias.src !== undefined) warnings.push('alias "src" files are not supported yet and were ignored');
     text = [...lines.slice(0, start), ...lines.slice(end)].join('\n');
   }
   const d = directive.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return text.replace(new RegExp(`${d}${d}|${d}([A-Za-z0-9]+)`, 'g'), (whole, name: string | undefined) => {
+  const expanded = text.replace(new RegExp(`${d}${d}|${d}([A-Za-z0-9]+)`, 'g'), (whole, name: string | undefined) => {
     if (name === undefined) return directive;
     if (name in values) return values[name]!;
     return runAliases.includes(name) ? `{{.Run.${name}}}` : whole;
   });
+  return { text: expanded, values };
+}
+
+interface AliasBlock {
+  values?: Record<string, unknown>;
+  directive?: string;
+  src?: unknown;
+}
+
+/** The top-level `alias:` block of a v1.1.0 file, taken out before anything else is parsed. */
+function aliasBlock(source: string): { block: AliasBlock | null; start: number; end: number } {
+  const lines = source.split('\n');
+  const start = lines.findIndex((l) => /^alias:\s*$/.test(l));
+  if (start < 0) return { block: null, start, end: start };
+  let end = start + 1;
+  while (end < lines.length && (/^\s/.test(lines[end]!) || lines[end]!.trim() === '')) end++;
+  const parsed = parseYaml(lines.slice(start, end).join('\n')) as { alias?: AliasBlock } | null;
+  return { block: parsed?.alias ?? {}, start, end };
+}
+
+function sourcesOf(alias: AliasBlock): string[] {
+  if (alias.src === undefined || alias.src === null) return [];
+  if (!Array.isArray(alias.src) || alias.src.some((s) => typeof s !== 'string' || !s)) throw invalid('alias src must be a list of files or URLs');
+  return alias.src as string[];
+}
+
+/** One src file: a flat YAML map of alias names to values (ACR's format). */
+function aliasFile(src: string, aliasFiles: Record<string, string> | undefined): Record<string, unknown> {
+  // Checked before a run is queued, src files are not at hand yet: their aliases stay as written.
+  if (aliasFiles === undefined) return {};
+  const content = aliasFiles[src];
+  if (content === undefined) throw invalid(`alias src "${src}" was not loaded`);
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(content);
+  } catch (error) {
+    throw invalid(`alias src "${src}": invalid YAML: ${(error as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw invalid(`alias src "${src}" must be a YAML map of alias names to values`);
+  return parsed as Record<string, unknown>;
+}
+
+/** The alias `src` files or URLs a task file names (the agent loads them before parsing it). */
+export function aliasSources(source: string): string[] {
+  if (versionOf(source) < 'v1.1.0') return [];
+  const { block } = aliasBlock(source);
+  return block ? sourcesOf(block) : [];
 }
 
 function int(value: unknown, key: string, fallback: number, min = 0): number {
@@ -163,10 +211,10 @@ function codes(value: unknown, key: string): number[] | null {
  * ACR's pipeline: aliases (v1.1.0+), then the Go template with Run/Values/Secrets, then YAML,
  * then validation and the `when` graph. Errors carry the place they were found.
  */
-export function parseTaskFile(source: string, data: TemplateData): TaskDefinition {
+export function parseTaskFile(source: string, data: TemplateData, aliasFiles?: Record<string, string>): TaskDefinition {
   const version = versionOf(source);
   const warnings: string[] = [];
-  const aliased = version >= 'v1.1.0' ? expandAliases(source, warnings) : source;
+  const { text: aliased, values: aliasValues } = version >= 'v1.1.0' ? expandAliases(source, aliasFiles) : { text: source, values: {} };
   const rendered = new GoTemplate(aliased).render(data as unknown as Record<string, unknown>);
   let document: unknown;
   try {
@@ -226,7 +274,7 @@ export function parseTaskFile(source: string, data: TemplateData): TaskDefinitio
       id,
       type,
       build: type === 'build' ? String(s.build).trim() : '',
-      cmd: type === 'cmd' ? String(s.cmd).trim() : '',
+      cmd: type === 'cmd' ? imageAlias(String(s.cmd).trim(), aliasValues) : '',
       push: [...new Set(push)],
       dependsOn: when === null ? [] : when.includes('-') ? [] : when,
       whenGiven: when !== null,
@@ -266,9 +314,14 @@ export function parseTaskFile(source: string, data: TemplateData): TaskDefinitio
     for (const mount of step.volumeMounts) {
       if (!volumes.some((v) => v.name === mount.name)) throw invalid(`step "${step.id}" mounts volume "${mount.name}", which volumes does not declare`);
     }
-    if (step.type === 'build' && step.volumeMounts.length > 0) warnings.push(`step "${step.id}": volumeMounts on build steps are not supported yet and were ignored`);
   }
   return { version, stepTimeout, workingDirectory: text(task.workingDirectory, 'workingDirectory'), env, steps, secretRefs, networks, volumes, warnings };
+}
+
+/** As in ACR, a task's own aliases also name images: the first word of a cmd, without the directive. */
+function imageAlias(cmd: string, aliases: Record<string, string>): string {
+  const first = cmd.split(/\s/, 1)[0]!;
+  return first in aliases ? aliases[first]! + cmd.slice(first.length) : cmd;
 }
 
 function assertAcyclic(steps: TaskStep[]): void {

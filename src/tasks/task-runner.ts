@@ -75,8 +75,11 @@ export interface TaskRunner {
   createVolume(env: RunEnvironment, name: string, files: Record<string, string>): Promise<string>;
   /** Unpacks a source context into the run's /workspace volume. */
   loadWorkspace(env: RunEnvironment, context: Readable): Promise<void>;
-  /** A tar of /workspace/<folder> as it is now (the context of a build step). */
-  workspaceArchive(env: RunEnvironment, folder: string): Promise<Readable>;
+  /**
+   * A tar of /workspace/<folder> as it is now (the context of a build step), with the step's
+   * volumes mounted where its volumeMounts say (so one mounted inside the folder is in the context).
+   */
+  workspaceArchive(env: RunEnvironment, folder: string, volumeMounts?: Array<{ volume: string; mountPath: string }>): Promise<Readable>;
   /** The image behind a built-in alias (`docker`: the Docker CLI against the run's engine). */
   builtinImage(alias: 'docker'): Promise<string>;
   /**

@@ -2,6 +2,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { adminCredentials, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { run } from '../helpers/commands.js';
 import { ensureBusyboxImage } from '../helpers/fixtures.js';
@@ -199,7 +202,66 @@ steps:
   });
 });
 
+describe('alias src files', () => {
+  it('loads src files from the context and from URLs with ACR\'s precedence; their aliases also name cmd images', async () => {
+    const server = createServer((request, response) => {
+      if (request.url === '/team-aliases.yaml') return void response.end('who: remote-who\nwhere: remote-where\n');
+      response.writeHead(404).end('no such alias file');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const remote = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const context = tempDir('alias-src');
+      mkdirSync(join(context, 'aliases'));
+      writeFileSync(join(context, 'aliases', 'base.yaml'), `greeting: from-file\nwho: file-who\nwhere: file-where\nbb: ${image}\n`);
+      const { status, stdout } = await runFile(`version: v1.1.0
+alias:
+  src:
+    - aliases/base.yaml
+    - ${remote}/team-aliases.yaml
+  values:
+    greeting: inline-wins
+steps:
+  - cmd: bb sh -c "echo aliases=$greeting,$who,$where"
+`, [], context);
+      assert.equal(status, 0, stdout);
+      assert.match(stdout, /aliases=inline-wins,remote-who,remote-where/);
+      const missing = await runFile(`version: v1.1.0\nalias:\n  src:\n    - ${remote}/gone.yaml\nsteps:\n  - cmd: ${image} true\n`);
+      assert.equal(missing.status, 1);
+      assert.match(missing.run!.error ?? '', /alias src .*gone\.yaml could not be fetched: 404/);
+      const notInContext = await runFile(`version: v1.1.0\nalias:\n  src:\n    - aliases/none.yaml\nsteps:\n  - cmd: ${image} true\n`);
+      assert.match(notInContext.run!.error ?? '', /alias src "aliases\/none\.yaml" is not in the source context/);
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('secret volumes', () => {
+  it('a build step sees a volume mounted inside its context; the workspace itself never holds it', async () => {
+    const context = tempDir('build-volume');
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${image}\nCOPY secrets/token.txt /token.txt\n`);
+    const { status, stdout } = await runFile(`version: v1.1.0
+volumes:
+  - name: creds
+    secret:
+      token.txt: ${Buffer.from('build-secret-value-5').toString('base64')}
+steps:
+  - id: build
+    build: -t berth-test-volume-build:{{.Run.ID}} .
+    volumeMounts:
+      - name: creds
+        mountPath: /workspace/secrets
+  - cmd: berth-test-volume-build:{{.Run.ID}} sha256sum /token.txt
+  - cmd: ${image} sh -c "test -e /workspace/secrets/token.txt && echo leaked || echo workspace-clean"
+`, [], context);
+    assert.equal(status, 0, stdout);
+    assert.match(stdout, new RegExp(createHash('sha256').update('build-secret-value-5').digest('hex')));
+    assert.match(stdout, /workspace-clean/);
+    assert.ok(!stdout.includes('build-secret-value-5'));
+  });
+
+
   it('volumes with base64 secret files are mounted where volumeMounts say; their contents are masked', async () => {
     const encoded = Buffer.from('db-password-value-7').toString('base64');
     const { status, stdout } = await runFile(`version: v1.1.0

@@ -4,7 +4,8 @@ import type { OutputImage, RunRecord, RunStatus, StepRecord } from '../run-store
 import type { RegistryLogin, RunEnvironment, TaskRunner } from '../task-runner.js';
 import { renderRunTemplate, runDate, shellWords, type RunVariables } from '../templating.js';
 import { splitReference } from '../docker/docker-runner.js';
-import { parseTaskFile, placeholderSecrets } from '../task-file.js';
+import { aliasSources, parseTaskFile, placeholderSecrets } from '../task-file.js';
+import { readArchiveFile } from '../sources/context-archive.js';
 import { executeTask } from '../task-executor.js';
 import { RunLog } from '../run-log.js';
 import type { AgentBackend, ClaimedRun } from './agent-backend.js';
@@ -180,12 +181,13 @@ export class RunAgent {
     const values = { ...spec.values, ...x.secrets };
     // A first render learns which stored secrets the file names; the second uses their values.
     const text = spec.taskFile ?? (await x.source!.readFile(spec.taskFilePath!));
-    const refs = parseTaskFile(text, { Run: runVars, Values: values, Secrets: placeholderSecrets }).secretRefs;
+    const aliasFiles = await this.aliasFiles(x, aliasSources(text));
+    const refs = parseTaskFile(text, { Run: runVars, Values: values, Secrets: placeholderSecrets }, aliasFiles).secretRefs;
     for (const ref of refs) {
       x.secrets[ref.id] ??= await this.backend.secret(x.run.id, this.id, ref.secret);
       x.logger.mask(x.secrets[ref.id]!);
     }
-    const task = parseTaskFile(text, { Run: runVars, Values: values, Secrets: x.secrets });
+    const task = parseTaskFile(text, { Run: runVars, Values: values, Secrets: x.secrets }, aliasFiles);
     // Secret volume contents are secrets too.
     for (const volume of task.volumes) for (const content of Object.values(volume.files)) x.logger.mask(content.trim());
     const { host, scheme } = this.backend.registry();
@@ -211,6 +213,35 @@ export class RunAgent {
     x.outputImages.push(...outcome.outputImages);
     x.temporaryImages = outcome.builtImages;
     return outcome.failed;
+  }
+
+  /** alias `src` entries: URLs (2 s to answer, as in ACR) or files of the run's source. */
+  private async aliasFiles(x: Execution, sources: string[]): Promise<Record<string, string>> {
+    const files: Record<string, string> = {};
+    for (const src of sources) {
+      if (/^https?:\/\//i.test(src)) {
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), 2000);
+        try {
+          const response = await fetch(src, { signal: controller.signal });
+          if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+          files[src] = await response.text();
+        } catch (error) {
+          throw new Error(`alias src ${src} could not be fetched: ${(error as Error).message}`);
+        } finally {
+          clearTimeout(timer);
+        }
+      } else if (x.source) {
+        files[src] = await x.source.readFile(src);
+      } else if (x.run.spec.contextId) {
+        const content = await readArchiveFile(await this.backend.openContext(x.run.id, this.id), src);
+        if (content === null) throw new Error(`alias src "${src}" is not in the source context`);
+        files[src] = content;
+      } else {
+        throw new Error(`alias src "${src}" names a file, but the run has no source context`);
+      }
+    }
+    return files;
   }
 
   /** `berth run --cmd`: one container. */

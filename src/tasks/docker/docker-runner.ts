@@ -175,8 +175,9 @@ export class DockerTaskRunner implements TaskRunner {
     }
   }
 
-  async workspaceArchive(env: RunEnvironment, folder: string): Promise<Readable> {
-    const helper = await this.helper(env);
+  async workspaceArchive(env: RunEnvironment, folder: string, volumeMounts: Array<{ volume: string; mountPath: string }> = []): Promise<Readable> {
+    // Volumes mounted inside the folder are part of what the engine archives (it mounts them for the copy).
+    const helper = await this.helper(env, volumeMounts);
     const clean = folder.replace(/^\.\/?/, '').replace(/\/+$/, '');
     if (clean.split('/').includes('..')) throw new StepFailed(`context "${folder}" leaves the workspace`);
     const archive = (await helper.getArchive({ path: `/workspace/${clean ? `${clean}/` : ''}.` })) as unknown as Readable;
@@ -196,9 +197,10 @@ export class DockerTaskRunner implements TaskRunner {
 
   private dockerCliImage: Promise<string> | undefined;
 
-  private async helper(env: RunEnvironment): Promise<Docker.Container> {
+  private async helper(env: RunEnvironment, volumeMounts: Array<{ volume: string; mountPath: string }> = []): Promise<Docker.Container> {
     const image = await this.builtinImage('docker');
-    return this.docker.createContainer({ Image: image, Labels: labels(env), HostConfig: { Binds: [`${env.volume}:/workspace`] } });
+    const binds = [`${env.volume}:/workspace`, ...volumeMounts.map((m) => `${m.volume}:${m.mountPath}:ro`)];
+    return this.docker.createContainer({ Image: image, Labels: labels(env), HostConfig: { Binds: binds } });
   }
 
   async removeOrphans(agent: string): Promise<number> {

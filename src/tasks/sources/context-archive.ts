@@ -1,8 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, posix, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import ignore from 'ignore';
-import { create as createTar } from 'tar';
+import { create as createTar, Parser as TarParser } from 'tar';
+import { pipeline } from 'node:stream/promises';
 
 /**
  * Packs a local folder as a build context: `.dockerignore` honoured (Docker's pattern rules,
@@ -29,4 +30,20 @@ export function packContext(folder: string): Readable {
     ['.'],
   );
   return Readable.from(archive as unknown as AsyncIterable<Buffer>);
+}
+
+/** One file's text out of a context archive (an alias src file in an uploaded context), or null. */
+export async function readArchiveFile(archive: Readable, path: string): Promise<string | null> {
+  const wanted = posix.normalize(path).replace(/^(\.\/)+/, '');
+  let found: string | null = null;
+  const parser = new TarParser({
+    onReadEntry: (entry) => {
+      if (posix.normalize(entry.path).replace(/^(\.\/)+/, '') !== wanted) return void entry.resume();
+      const chunks: Buffer[] = [];
+      entry.on('data', (chunk: Buffer) => chunks.push(chunk));
+      entry.on('end', () => (found = Buffer.concat(chunks).toString('utf8')));
+    },
+  });
+  await pipeline(archive, parser as unknown as NodeJS.WritableStream);
+  return found;
 }
