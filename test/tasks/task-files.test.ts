@@ -202,6 +202,28 @@ steps:
   });
 });
 
+describe('the docker built-in', () => {
+  it('works through the run\'s engine proxy, and whatever its docker CLI creates goes with the run', async () => {
+    const { status, stdout, run: record } = await runFile(`version: v1.1.0
+steps:
+  - cmd: docker tag ${image} run-made/thing:{{.Run.ID}}
+  - cmd: docker run -d --network none --name svc-{{.Run.ID}} ${image} sleep 300
+  - cmd: docker network create net-{{.Run.ID}}
+  - cmd: docker volume create vol-{{.Run.ID}}
+  - cmd: docker run --rm --network none ${image} echo hello-through-the-proxy
+`);
+    assert.equal(status, 0, stdout);
+    assert.match(stdout, /hello-through-the-proxy/);
+    const id = record!.id;
+    assert.equal((await run('docker', ['images', '-q', `run-made/thing:${id}`])).trim(), '', 'the tag the run made is gone');
+    assert.equal((await run('docker', ['ps', '-aq', '--filter', `name=svc-${id}`])).trim(), '', 'the container it started is gone');
+    assert.equal((await run('docker', ['network', 'ls', '-q', '--filter', `name=net-${id}`])).trim(), '');
+    assert.equal((await run('docker', ['volume', 'ls', '-q', '--filter', `name=vol-${id}`])).trim(), '');
+    assert.notEqual((await run('docker', ['images', '-q', image])).trim(), '', 'images the engine already had stay');
+    assert.equal(await leftovers(berth), '');
+  });
+});
+
 describe('alias src files', () => {
   it('loads src files from the context and from URLs with ACR\'s precedence; their aliases also name cmd images', async () => {
     const server = createServer((request, response) => {

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { create as createTar } from 'tar';
+import { EngineProxy } from './engine-proxy.js';
 import type { BuildRequest, ContainerRequest, LogSink, RegistryLogin, RunEnvironment, TaskRunner } from '../task-runner.js';
 
 const runLabel = 'berth.run';
@@ -54,7 +55,22 @@ function follow(docker: Docker, stream: NodeJS.ReadableStream, log: LogSink, sig
 
 /** TaskRunner on a Docker engine, through its API (dockerode). */
 export class DockerTaskRunner implements TaskRunner {
+  /** Each run's engine proxy (made when a step first needs the engine: the docker built-in). */
+  private readonly proxies = new Map<string, Promise<EngineProxy>>();
+
   constructor(private readonly docker: Docker = new Docker()) {}
+
+  private engineProxy(env: RunEnvironment): Promise<EngineProxy> {
+    const key = `${env.agent}/${env.runId}`;
+    let proxy = this.proxies.get(key);
+    if (!proxy) {
+      const exists = (reference: string) => this.docker.getImage(reference).inspect().then(() => true, () => false);
+      const made = new EngineProxy(socketPath, labels(env), exists);
+      proxy = made.start().then(() => made);
+      this.proxies.set(key, proxy);
+    }
+    return proxy;
+  }
 
   async prepare(runId: string, agent: string): Promise<RunEnvironment> {
     const name = `berth-run-${runId}-${Date.now().toString(36)}`;
@@ -125,7 +141,7 @@ export class DockerTaskRunner implements TaskRunner {
     const binds = [`${env.volume}:/workspace`, ...(request.volumeMounts ?? []).map((m) => `${m.volume}:${m.mountPath}`)];
     const extraEnv: string[] = [];
     if (request.engineAccess) {
-      binds.push(`${socketPath}:/var/run/docker.sock`);
+      binds.push(`${(await this.engineProxy(env)).socketPath}:/var/run/docker.sock`);
       extraEnv.push('DOCKER_CONFIG=/berth-docker');
     }
     const container = await this.docker.createContainer({
@@ -211,7 +227,13 @@ export class DockerTaskRunner implements TaskRunner {
     await this.removeLabelled([`${runLabel}=${env.runId}`, `${agentLabel}=${env.agent}`]);
     await this.docker.getNetwork(env.network).remove().catch(() => undefined);
     await this.docker.getVolume(env.volume).remove().catch(() => undefined);
-    for (const image of temporaryImages) await this.docker.getImage(image).remove({ force: true }).catch(() => undefined);
+    const key = `${env.agent}/${env.runId}`;
+    const proxy = await this.proxies.get(key)?.catch(() => undefined);
+    this.proxies.delete(key);
+    // Tags the run's docker CLI made (tag, pull, build, commit) go too; images others had stay.
+    const madeByRun = proxy ? proxy.tags() : [];
+    await proxy?.close();
+    for (const image of [...temporaryImages, ...madeByRun]) await this.docker.getImage(image).remove({ force: true }).catch(() => undefined);
   }
 
   /** Containers first (they hold networks and volumes), then networks, then volumes. */
