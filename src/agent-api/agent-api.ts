@@ -39,10 +39,20 @@ export async function agentApi(app: FastifyInstance, options: AgentApiOptions): 
 
   const schema = { hide: true, tags: ['agents'] };
   app.get('/api/v1/agent/:agent/ping', { schema }, async () => ({ ok: true }));
-  app.post<{ Params: { agent: string } }>('/api/v1/agent/:agent/claim', { schema: { ...schema, params: { type: 'object', properties: { agent: agentName }, required: ['agent'] } } }, async (request, reply) => {
-    const claimed = await backend.claim(request.params.agent);
+  app.post<{ Params: { agent: string }; Body: { platforms: string[] } }>(
+    '/api/v1/agent/:agent/claim',
+    {
+      schema: {
+        ...schema,
+        params: { type: 'object', properties: { agent: agentName }, required: ['agent'] },
+        body: { type: 'object', properties: { platforms: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 16 } }, required: ['platforms'] },
+      },
+    },
+    async (request, reply) => {
+    const claimed = await backend.claim(request.params.agent, request.body.platforms);
     return claimed ? claimed : reply.code(204).send();
-  });
+    },
+  );
   app.post<RunRoute>('/api/v1/agent/:agent/runs/:id/heartbeat', { schema: { ...schema, params: runParams } }, async (request) => backend.heartbeat(request.params.id, request.params.agent));
   app.patch<RunRoute & { Body: RunProgress }>(
     '/api/v1/agent/:agent/runs/:id',

@@ -4,11 +4,13 @@ import { HttpAgentBackend } from '../tasks/agents/http-agent-backend.js';
 import { RunAgent, type AgentLogger } from '../tasks/agents/run-agent.js';
 import { DockerTaskRunner } from '../tasks/docker/docker-runner.js';
 import { CliError } from './api-client.js';
+import { normalizePlatform } from '../tasks/platform.js';
 
 interface AgentOptions {
   server: string;
   name?: string;
   concurrency: string;
+  platform: string[];
 }
 
 /** One JSON line per event on stderr, like the server's own log. */
@@ -28,6 +30,7 @@ export function registerAgentCommand(program: Command): void {
     .requiredOption('--server <url>', 'the Berth server (its registry address as this machine reaches it)')
     .option('--name <name>', 'agent name shown in runs (default agent-<host>-<random>)')
     .option('--concurrency <n>', 'runs executed at once', '2')
+    .option('--platform <os/arch>', 'a platform this engine also runs (binfmt/qemu emulation), besides its own; repeatable', (v: string, all: string[]) => [...all, v], [] as string[])
     .addHelpText('after', '\nThe agent key comes from BERTH_AGENT_KEY, as set on the server.')
     .action(async (options: AgentOptions) => {
       const key = process.env.BERTH_AGENT_KEY;
@@ -41,7 +44,13 @@ export function registerAgentCommand(program: Command): void {
       } catch (error) {
         throw new CliError(`cannot serve ${options.server}: ${(error as Error).message}`);
       }
-      const agent = new RunAgent(backend, new DockerTaskRunner(), jsonLogger(name), concurrency, name);
+      let extraPlatforms: string[];
+      try {
+        extraPlatforms = options.platform.map(normalizePlatform);
+      } catch (error) {
+        throw new CliError((error as Error).message);
+      }
+      const agent = new RunAgent(backend, new DockerTaskRunner(), jsonLogger(name), concurrency, name, extraPlatforms);
       await agent.start();
       // The agent's own timers do not hold the process open (inside the server they must not).
       const keepAlive = setInterval(() => undefined, 60_000);

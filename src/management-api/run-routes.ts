@@ -27,6 +27,7 @@ export function runRoutes(app: FastifyInstance, runs: RunService, ctx: (request:
       contextId?: string;
       contextUrl?: string;
       gitAccessToken?: string;
+      platform?: string;
       tags?: string[];
       dockerfile?: string;
       buildArgs?: Record<string, string>;
@@ -53,6 +54,7 @@ export function runRoutes(app: FastifyInstance, runs: RunService, ctx: (request:
             contextId: { type: 'string' },
             contextUrl: { type: 'string', maxLength: 2048, description: 'a git (https://host/org/repo.git#ref:folder) or tarball URL, fetched when the run starts' },
             gitAccessToken: { type: 'string', description: 'for a private git context; kept in memory until an agent takes the run' },
+            platform: { type: 'string', description: 'os/architecture[/variant]; default linux/amd64' },
             tags: { type: 'array', items: { type: 'string' } },
             dockerfile: { type: 'string' },
             buildArgs: { type: 'object', additionalProperties: { type: 'string' } },
@@ -70,10 +72,10 @@ export function runRoutes(app: FastifyInstance, runs: RunService, ctx: (request:
     async (request, reply) => {
       const body = request.body;
       const who = ctx(request).actor;
-      const source = { contextId: body.contextId ?? null, contextUrl: body.contextUrl ?? null, gitAccessToken: body.gitAccessToken ?? null };
+      const source = { contextId: body.contextId ?? null, contextUrl: body.contextUrl ?? null, gitAccessToken: body.gitAccessToken ?? null, platform: body.platform ?? null };
       const timeout = body.timeout ? { timeoutSeconds: body.timeout } : {};
       if (body.type === 'build') {
-        const { type: _type, command: _command, timeout: _timeout, contextId: _id, contextUrl: _url, gitAccessToken: _token, ...rest } = body;
+        const { type: _type, command: _command, timeout: _timeout, contextId: _id, contextUrl: _url, gitAccessToken: _token, platform: _platform, ...rest } = body;
         return reply.code(202).send(await runs.quickBuild(who, { ...rest, ...source, tags: body.tags ?? [], ...timeout }));
       }
       if (body.type === 'file') {

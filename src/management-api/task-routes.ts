@@ -16,6 +16,7 @@ const taskBody = {
     contextUrl: { type: ['string', 'null'], maxLength: 2048 },
     gitAccessToken: { type: ['string', 'null'], description: 'plain (stored sealed), secret:NAME, or a Key Vault secret URL' },
     values: { type: 'object' },
+    platform: { type: 'string', description: 'os/architecture[/variant]; default linux/amd64' },
     timeout: { type: 'integer' },
     status: { type: 'string', enum: ['Enabled', 'Disabled'] },
   },

@@ -2,6 +2,7 @@ import { RegistryError } from '../registry/errors.js';
 import { isRepositoryName } from '../registry/reference.js';
 import type { ContextStore } from './context-store.js';
 import { parseSourceLocation } from './sources/remote-source.js';
+import { normalizePlatform } from './platform.js';
 import { parseTaskFile, placeholderSecrets } from './task-file.js';
 import { finalStatuses, type RunQuery, type RunRecord, type RunSpec, type RunStore } from './run-store.js';
 
@@ -9,6 +10,8 @@ export const defaultRunTimeoutSeconds = 3600;
 
 /** A run's source: an uploaded context, or a git / tarball URL (with a token for private repositories). */
 export interface SourceRequest {
+  /** os/architecture[/variant]; default linux/amd64. */
+  platform?: string | null;
   contextId?: string | null;
   contextUrl?: string | null;
   gitAccessToken?: string | null;
@@ -49,6 +52,7 @@ export class RunService {
   private readonly secrets = new Map<string, Record<string, string>>();
   private readonly gitTokens = new Map<string, string>();
   private lastLogSweep = 0;
+  private readonly agents = new Map<string, { platforms: string[]; seen: number }>();
 
   constructor(
     private readonly store: RunStore,
@@ -80,14 +84,14 @@ export class RunService {
       target: request.target ?? null,
       noPush: request.noPush ?? false,
     };
-    const run = await this.create(requestedBy, request.taskName ? 'AutoBuild' : 'QuickBuild', spec, request.timeoutSeconds, request.taskName ?? null, request.gitAccessToken);
+    const run = await this.create(requestedBy, request.taskName ? 'AutoBuild' : 'QuickBuild', spec, request);
     if (secretNames.length > 0) this.secrets.set(run.id, request.secretBuildArgs!);
     return run;
   }
 
   async quickRun(requestedBy: string, request: QuickRunRequest): Promise<RunRecord> {
     if (!request.command.trim()) throw new RegistryError('INVALID_REQUEST', '--cmd is empty');
-    return this.create(requestedBy, 'QuickRun', { kind: 'cmd', ...sourceOf(request), command: request.command }, request.timeoutSeconds, null, request.gitAccessToken);
+    return this.create(requestedBy, 'QuickRun', { kind: 'cmd', ...sourceOf(request), command: request.command }, request);
   }
 
   /** `berth run -f`: the file is checked now (templates, YAML, steps) so mistakes come back at once. */
@@ -98,7 +102,7 @@ export class RunService {
     else if (!request.taskFilePath) throw new RegistryError('INVALID_REQUEST', 'a file run needs the task file (-f)');
     else if (!request.contextUrl) throw new RegistryError('INVALID_REQUEST', 'a task file path needs a git or tarball context to read it from');
     const spec: RunSpec = { kind: 'file', ...sourceOf(request), taskFile: request.taskFile ?? null, taskFilePath: request.taskFile ? null : request.taskFilePath!, values: request.values ?? {}, secretNames: Object.keys(secrets) };
-    const run = await this.create(requestedBy, request.taskName ? 'AutoRun' : 'QuickRun', spec, request.timeoutSeconds, request.taskName ?? null, request.gitAccessToken);
+    const run = await this.create(requestedBy, request.taskName ? 'AutoRun' : 'QuickRun', spec, request);
     if (Object.keys(secrets).length > 0) this.secrets.set(run.id, secrets);
     return run;
   }
@@ -154,28 +158,43 @@ export class RunService {
     return this.store.readLog(id, afterSeq);
   }
 
+  /** Agents tell which platforms they run each time they ask for work (the in-process one too). */
+  noteAgent(name: string, platforms: string[]): void {
+    this.agents.set(name, { platforms, seen: Date.now() });
+  }
+
+  /** Platforms of the agents heard from in the last five minutes. */
+  private livePlatforms(): Set<string> {
+    const since = Date.now() - 5 * 60_000;
+    return new Set([...this.agents.values()].filter((a) => a.seen >= since).flatMap((a) => a.platforms));
+  }
+
   private async create(
     requestedBy: string,
     runType: RunRecord['runType'],
     spec: RunSpec,
-    timeoutSeconds: number | undefined,
-    taskName: string | null = null,
-    gitAccessToken: string | null = null,
+    options: { timeoutSeconds?: number | undefined; taskName?: string | null | undefined; gitAccessToken?: string | null | undefined; platform?: string | null | undefined },
   ): Promise<RunRecord> {
-    const timeout = timeoutSeconds ?? defaultRunTimeoutSeconds;
+    const timeout = options.timeoutSeconds ?? defaultRunTimeoutSeconds;
     if (!Number.isInteger(timeout) || timeout < 1 || timeout > 8 * 3600) throw new RegistryError('INVALID_REQUEST', '--timeout is 1 to 28800 seconds');
+    const platform = normalizePlatform(options.platform);
+    const taskName = options.taskName ?? null;
     const run = await this.store.createRun({
       taskName,
       runType,
       trigger: 'Manual',
-      platform: 'linux',
+      platform,
       spec,
       timeoutSeconds: timeout,
       requestedBy,
       createdAt: new Date().toISOString(),
     });
-    if (gitAccessToken) this.gitTokens.set(run.id, gitAccessToken);
-    await this.store.appendLog(run.id, `Queued a run with ID: ${run.id}\nWaiting for an agent...\n`);
+    if (options.gitAccessToken) this.gitTokens.set(run.id, options.gitAccessToken);
+    const live = this.livePlatforms();
+    const waiting = live.has(platform)
+      ? 'Waiting for an agent...\n'
+      : `Waiting for an agent that runs ${platform}: none has asked for work in the last 5 minutes${live.size ? ` (agents run ${[...live].sort().join(', ')})` : ''}...\n`;
+    await this.store.appendLog(run.id, `Queued a run with ID: ${run.id}\n${waiting}`);
     this.onChange(run);
     return run;
   }

@@ -55,6 +55,7 @@ export interface RunRecord {
   runType: 'QuickBuild' | 'QuickRun' | 'AutoBuild' | 'AutoRun';
   trigger: 'Manual';
   status: RunStatus;
+  /** os/architecture[/variant], e.g. linux/amd64. */
   platform: string;
   spec: RunSpec;
   timeoutSeconds: number;
@@ -85,8 +86,11 @@ export interface RunStore {
   createRun(run: NewRun): Promise<RunRecord>;
   getRun(id: string): Promise<RunRecord | null>;
   listRuns(query: RunQuery): Promise<RunRecord[]>;
-  /** Atomically takes the oldest queued run for `agent` (never the same run for two agents). */
-  claimRun(agent: string, leaseSeconds: number): Promise<RunRecord | null>;
+  /**
+   * Atomically takes the oldest queued run for `agent` (never the same run for two agents),
+   * among runs for `platforms` when given.
+   */
+  claimRun(agent: string, leaseSeconds: number, platforms?: string[]): Promise<RunRecord | null>;
   /** Extends the lease; false when the run is no longer this agent's. */
   renewLease(id: string, agent: string, leaseSeconds: number): Promise<boolean>;
   updateRun(id: string, patch: Partial<Pick<RunRecord, 'status' | 'startedAt' | 'finishedAt' | 'outputImages' | 'steps' | 'error' | 'leaseUntil'>>): Promise<void>;

@@ -23,6 +23,8 @@ export interface BuildRequest {
   buildArgs: Record<string, string>;
   target: string | null;
   logins: RegistryLogin[];
+  /** os/architecture[/variant] to build for (the engine needs emulation for a foreign one). */
+  platform?: string;
 }
 
 export interface ContainerRequest {
@@ -64,6 +66,8 @@ export type LogSink = (text: string) => void;
  */
 export interface TaskRunner {
   prepare(runId: string, agent: string): Promise<RunEnvironment>;
+  /** The platform the engine runs natively (os/architecture[/variant]). */
+  nativePlatform(): Promise<string>;
   build(env: RunEnvironment, request: BuildRequest, log: LogSink, signal: AbortSignal): Promise<void>;
   /** Pushes a tag; returns the digest the registry stored. */
   push(env: RunEnvironment, reference: string, login: RegistryLogin | null, log: LogSink, signal: AbortSignal): Promise<string>;

@@ -1,6 +1,7 @@
 import { RegistryError } from '../registry/errors.js';
 import type { ContextStore } from './context-store.js';
 import { parseSourceLocation } from './sources/remote-source.js';
+import { normalizePlatform } from './platform.js';
 import { defaultRunTimeoutSeconds, type RunService } from './run-service.js';
 import type { RunRecord } from './run-store.js';
 import { parseTaskFile, placeholderSecrets } from './task-file.js';
@@ -30,6 +31,7 @@ export interface TaskInput {
   values?: Record<string, unknown>;
   timeoutSeconds?: number;
   status?: 'Enabled' | 'Disabled';
+  platform?: string;
 }
 
 const invalid = (message: string): RegistryError => new RegistryError('INVALID_REQUEST', message);
@@ -114,7 +116,7 @@ export class TaskService {
       values: input.values ?? {},
       timeoutSeconds: input.timeoutSeconds ?? defaultRunTimeoutSeconds,
       status: input.status ?? 'Enabled',
-      platform: 'linux',
+      platform: normalizePlatform(input.platform),
       createdAt: now,
       updatedAt: now,
     });
@@ -139,6 +141,7 @@ export class TaskService {
       ...(input.values !== undefined ? { values: { ...current.values, ...input.values } } : {}),
       ...(input.timeoutSeconds !== undefined ? { timeoutSeconds: input.timeoutSeconds } : {}),
       ...(input.status !== undefined ? { status: input.status } : {}),
+      ...(input.platform !== undefined ? { platform: normalizePlatform(input.platform) } : {}),
       updatedAt: new Date().toISOString(),
     });
     if (current.contextId && updated.contextId !== current.contextId) await this.contexts.delete(current.contextId);
@@ -157,7 +160,7 @@ export class TaskService {
     const task = await this.show(name);
     if (task.status === 'Disabled') throw new RegistryError('CONFLICT', `task "${name}" is disabled`);
     const gitAccessToken = task.gitAccessToken ? await this.reveal(task.gitAccessToken) : null;
-    const base = { taskName: task.name, contextId: task.contextId, contextUrl: task.contextUrl ?? null, gitAccessToken, timeoutSeconds: task.timeoutSeconds };
+    const base = { taskName: task.name, platform: task.platform, contextId: task.contextId, contextUrl: task.contextUrl ?? null, gitAccessToken, timeoutSeconds: task.timeoutSeconds };
     if (task.kind === 'build') {
       return this.runs.quickBuild(requestedBy, { ...base, tags: task.images, dockerfile: task.dockerfile ?? 'Dockerfile', buildArgs: task.buildArgs ?? {} });
     }

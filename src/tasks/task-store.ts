@@ -30,7 +30,8 @@ export interface TaskRecord {
   credentials?: TaskCredential[];
   timeoutSeconds: number;
   status: 'Enabled' | 'Disabled';
-  platform: 'linux';
+  /** os/architecture[/variant] its runs need. */
+  platform: string;
   createdAt: string;
   updatedAt: string;
 }

@@ -28,8 +28,9 @@ interface AgentProcess {
 }
 
 /** `berth agent --server URL` as its own process, as it runs on another machine. */
-async function startAgent(name: string, key = agentKey): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [cliPath, 'agent', '--server', berth.url, '--name', name, '--concurrency', '1'], {
+async function startAgent(name: string, extraArgs: string[] = []): Promise<AgentProcess> {
+  const key = agentKey;
+  const child = spawn(process.execPath, [cliPath, 'agent', '--server', berth.url, '--name', name, '--concurrency', '1', ...extraArgs], {
     env: { ...process.env, BERTH_AGENT_KEY: key },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -184,5 +185,39 @@ steps:
     } finally {
       await restarted.stop();
     }
+  });
+
+  it('runs wait for an agent that serves their platform; a foreign-platform build records that platform', async () => {
+    const native = await startAgent('remote-native');
+    const context = tempDir('platform-build');
+    writeFileSync(join(context, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /hello.txt\n');
+    writeFileSync(join(context, 'hello.txt'), 'hello\n');
+    let arm: AgentProcess | null = null;
+    try {
+      const queued = await cli(['build', '--platform', 'linux/arm64', '-t', 'multi/app:{{.Run.OS}}-{{.Run.Architecture}}', '--no-wait', context]);
+      assert.equal(queued.status, 0, queued.stderr);
+      const id = /(cb\d+)/.exec(queued.stdout)![1]!;
+      await new Promise((r) => setTimeout(r, 3000));
+      assert.equal((await runRecord(id)).status, 'Queued', 'the amd64-only agent leaves it alone');
+      const waiting = await cli(['task', 'logs', '--run-id', id]);
+      assert.match(waiting.stdout, /Waiting for an agent that runs linux\/arm64: none has asked for work in the last 5 minutes \(agents run linux\/amd64\)/);
+
+      arm = await startAgent('remote-arm', ['--platform', 'linux/arm64']);
+      const done = await waitFor(id, ['Succeeded', 'Failed', 'Error']);
+      assert.equal(done.status, 'Succeeded', done.error ?? '');
+      assert.equal(done.agent, 'remote-arm');
+      const auth = { Authorization: `Basic ${Buffer.from(`admin:${adminCredentials.password}`).toString('base64')}` };
+      const manifest = (await (await fetch(`${berth.url}/v2/multi/app/manifests/linux-arm64`, { headers: { ...auth, Accept: 'application/vnd.docker.distribution.manifest.v2+json' } })).json()) as { config: { digest: string } };
+      const config = (await (await fetch(`${berth.url}/v2/multi/app/blobs/${manifest.config.digest}`, { headers: auth })).json()) as { architecture: string; os: string };
+      assert.equal(`${config.os}/${config.architecture}`, 'linux/arm64');
+      const listed = await cli(['task', 'list-runs', '--top', '50']);
+      assert.match(listed.stdout, new RegExp(`${id}\\s+\\S*\\s+linux/arm64\\s+Succeeded`));
+    } finally {
+      await native.stop();
+      await arm?.stop();
+    }
+    const bad = await cli(['build', '--platform', 'beos/ppc/x', '-t', 'x:1', context]);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /invalid platform "beos\/ppc\/x"/);
   });
 });

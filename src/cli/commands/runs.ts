@@ -78,13 +78,12 @@ export function registerRunCommands(program: Command): void {
       .option('--secret-build-arg <key=value>', 'a build argument whose value never shows in logs (repeatable)', collect, [])
       .option('--target <stage>', 'build this stage of a multi-stage Dockerfile')
       .option('--git-access-token <token>', 'token for a private git context')
-      .option('--platform <platform>', 'linux (the only platform here)', 'linux')
+      .option('--platform <platform>', 'os/architecture[/variant] to build for (default linux/amd64); an agent serving it executes the run')
       .option('--no-push', 'build only')
       .option('--no-logs', 'do not stream the log (still waits for the result)')
       .option('--no-wait', 'return once the run is queued')
       .option('--timeout <seconds>', 'run timeout (default 3600)'),
-  ).action(async (context: string, o: { gitAccessToken?: string; image?: string[]; file: string; buildArg?: string[]; secretBuildArg?: string[]; target?: string; platform: string; push: boolean; logs: boolean; wait: boolean; timeout?: string; output?: string }) => {
-    if (!['linux', 'linux/amd64'].includes(o.platform)) throw new CliError(`platform ${o.platform} is not supported here (linux only)`);
+  ).action(async (context: string, o: { gitAccessToken?: string; image?: string[]; file: string; buildArg?: string[]; secretBuildArg?: string[]; target?: string; platform?: string; push: boolean; logs: boolean; wait: boolean; timeout?: string; output?: string }) => {
     const client = ApiClient.fromStoredLogin();
     if (context === '/dev/null') throw new CliError('a build needs a source context');
     const run = await client.call<RunRecord>('POST', '/api/v1/runs', {
@@ -95,6 +94,7 @@ export function registerRunCommands(program: Command): void {
       buildArgs: keyValues(o.buildArg, '--build-arg'),
       secretBuildArgs: keyValues(o.secretBuildArg, '--secret-build-arg'),
       ...(o.target ? { target: o.target } : {}),
+      ...(o.platform ? { platform: o.platform } : {}),
       noPush: !o.push,
       ...(o.timeout ? { timeout: Number(o.timeout) } : {}),
     });
@@ -115,10 +115,11 @@ export function registerRunCommands(program: Command): void {
       .option('--set-secret <key=value>', 'a secret value for {{.Values.key}} (also {{.Secrets.key}}), masked in logs (repeatable)', collect, [])
       .option('--values <file.yaml>', 'a YAML file of values')
       .option('--git-access-token <token>', 'token for a private git context')
+      .option('--platform <platform>', 'os/architecture[/variant] (default linux/amd64)')
       .option('--no-logs', 'do not stream the log')
       .option('--no-wait', 'return once the run is queued')
       .option('--timeout <seconds>', 'run timeout (default 3600)'),
-  ).action(async (context: string, o: { gitAccessToken?: string; cmd?: string; file?: string; set: string[]; setSecret: string[]; values?: string; logs: boolean; wait: boolean; timeout?: string; output?: string }) => {
+  ).action(async (context: string, o: { platform?: string; gitAccessToken?: string; cmd?: string; file?: string; set: string[]; setSecret: string[]; values?: string; logs: boolean; wait: boolean; timeout?: string; output?: string }) => {
     if (Boolean(o.cmd) === Boolean(o.file)) throw new CliError('give either --cmd or -f');
     const client = ApiClient.fromStoredLogin();
     // With a git or tarball context, -f names a file in that source (as in ACR), read by the agent.
@@ -126,7 +127,7 @@ export function registerRunCommands(program: Command): void {
     const taskFile = o.file && !remote ? readTaskFile(o.file, context) : null;
     const values = { ...(o.values ? (parseYaml(readFileSync(o.values, 'utf8')) as Record<string, unknown>) : {}), ...keyValues(o.set, '--set') };
     const source = context === '/dev/null' ? {} : await sourceFields(client, context, o.gitAccessToken);
-    const common = { ...source, ...(o.timeout ? { timeout: Number(o.timeout) } : {}) };
+    const common = { ...source, ...(o.platform ? { platform: o.platform } : {}), ...(o.timeout ? { timeout: Number(o.timeout) } : {}) };
     const run = await client.call<RunRecord>(
       'POST',
       '/api/v1/runs',

@@ -30,6 +30,7 @@ interface TaskOptions {
   values?: string;
   timeout?: string;
   status?: string;
+  platform?: string;
   output?: string;
 }
 
@@ -52,6 +53,7 @@ async function taskBody(client: ApiClient, o: TaskOptions, creating: boolean): P
   const values = { ...(o.values ? (parseYaml(readFileSync(o.values, 'utf8')) as Record<string, unknown>) : {}), ...keyValues(o.set, '--set') };
   if (Object.keys(values).length > 0) body.values = values;
   if (o.timeout) body.timeout = Number(o.timeout);
+  if (o.platform) body.platform = o.platform;
   if (o.status) {
     if (o.status !== 'Enabled' && o.status !== 'Disabled') throw new CliError('--status takes Enabled or Disabled');
     body.status = o.status;
@@ -72,7 +74,8 @@ function taskOptions(command: Command): Command {
     .option('--set <key=value>', 'a value for {{.Values.key}} (repeatable)', collect, [])
     .option('--values <file.yaml>', 'a YAML file of values')
     .option('--timeout <seconds>', 'run timeout (default 3600)')
-    .option('--status <status>', 'Enabled or Disabled');
+    .option('--status <status>', 'Enabled or Disabled')
+    .option('--platform <platform>', 'os/architecture[/variant] its runs need (default linux/amd64)');
 }
 
 export function registerTaskCommands(program: Command): void {

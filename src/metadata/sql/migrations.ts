@@ -255,6 +255,15 @@ function secrets(): Migration {
   };
 }
 
+/** Runs name the platform they need, so agents claim only what they can execute. */
+function runPlatforms(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('runs').addColumn('platform', 'text', (c) => c.notNull().defaultTo('linux/amd64')).execute();
+    },
+  };
+}
+
 class InCodeMigrations implements MigrationProvider {
   constructor(private readonly dialect: SqlDialectName) {}
   async getMigrations(): Promise<Record<string, Migration>> {
@@ -266,6 +275,7 @@ class InCodeMigrations implements MigrationProvider {
       '0005_runs': runs(this.dialect),
       '0006_tasks': tasks(),
       '0007_secrets': secrets(),
+      '0008_run_platforms': runPlatforms(),
     };
   }
 }

@@ -158,6 +158,7 @@ export interface RunsTable {
   lease_until: string | null;
   cancel_requested: number;
   created_at: string;
+  platform: string;
   record: string;
 }
 

@@ -55,9 +55,11 @@ export class SqlRunStore implements RunStore {
     return filtered.slice(0, query.top);
   }
 
-  async claimRun(agent: string, leaseSeconds: number): Promise<RunRecord | null> {
+  async claimRun(agent: string, leaseSeconds: number, platforms?: string[]): Promise<RunRecord | null> {
     return this.db.transaction().execute(async (trx) => {
-      const next = await trx.selectFrom('runs').select('id').where('status', '=', 'Queued').orderBy('seq').limit(1).executeTakeFirst();
+      let query = trx.selectFrom('runs').select('id').where('status', '=', 'Queued');
+      if (platforms) query = query.where('platform', 'in', platforms.length ? platforms : ['-']);
+      const next = await query.orderBy('seq').limit(1).executeTakeFirst();
       if (!next) return null;
       const startedAt = now();
       const leaseUntil = later(leaseSeconds);
@@ -157,6 +159,7 @@ export class SqlRunStore implements RunStore {
       lease_until: run.leaseUntil,
       cancel_requested: run.cancelRequested ? 1 : 0,
       created_at: run.createdAt,
+      platform: run.platform,
       record: JSON.stringify(run),
     };
   }

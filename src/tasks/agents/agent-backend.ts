@@ -24,8 +24,8 @@ export type RunOutcome = Pick<RunRecord, 'status' | 'error' | 'outputImages' | '
 export interface AgentBackend {
   /** The registry as this agent's engine reaches it, with its scheme. */
   registry(): { host: string; scheme: 'http' | 'https' };
-  /** Atomically takes the oldest queued run (never the same run for two agents). */
-  claim(agent: string): Promise<ClaimedRun | null>;
+  /** Atomically takes the oldest queued run for one of `platforms` (never the same run for two agents). */
+  claim(agent: string, platforms: string[]): Promise<ClaimedRun | null>;
   /** Renews the lease; `held` is false once the run is no longer this agent's. */
   heartbeat(runId: string, agent: string): Promise<{ held: boolean; cancelRequested: boolean }>;
   progress(runId: string, agent: string, patch: RunProgress): Promise<void>;

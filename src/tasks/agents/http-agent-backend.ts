@@ -34,8 +34,8 @@ export class HttpAgentBackend implements AgentBackend {
     await this.call('GET', `${enc(agent)}/ping`);
   }
 
-  async claim(agent: string): Promise<ClaimedRun | null> {
-    const response = await this.call('POST', `${enc(agent)}/claim`);
+  async claim(agent: string, platforms: string[]): Promise<ClaimedRun | null> {
+    const response = await this.call('POST', `${enc(agent)}/claim`, { platforms });
     return response.status === 204 ? null : ((await response.json()) as ClaimedRun);
   }
 

@@ -36,8 +36,9 @@ export class LocalAgentBackend implements AgentBackend {
     return this.registryAddress();
   }
 
-  async claim(agent: string): Promise<ClaimedRun | null> {
-    const run = await this.store.claimRun(agent, this.leaseSeconds);
+  async claim(agent: string, platforms: string[]): Promise<ClaimedRun | null> {
+    this.runs.noteAgent(agent, platforms);
+    const run = await this.store.claimRun(agent, this.leaseSeconds, platforms);
     if (!run) return null;
     return { run, ...this.runs.takeSecrets(run.id), imageAliases: this.resources.imageAliases };
   }

@@ -12,6 +12,7 @@ import type { AgentBackend, ClaimedRun } from './agent-backend.js';
 import { runBerthCli } from './berth-cli.js';
 import { fetchSource, parseSourceLocation, type FetchedSource } from '../sources/remote-source.js';
 import type { Readable } from 'node:stream';
+import { defaultPlatform, normalizePlatform, platformParts } from '../platform.js';
 
 export type AgentLogger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
 
@@ -46,6 +47,8 @@ export class RunAgent {
   private timer: NodeJS.Timeout | null = null;
   private readonly active = new Map<string, Promise<void>>();
   private polling = false;
+  /** What this agent runs: its engine's own platform, plus any it was told it emulates. */
+  private platforms: string[] = [];
 
   constructor(
     private readonly backend: AgentBackend,
@@ -53,6 +56,7 @@ export class RunAgent {
     private readonly log: AgentLogger,
     private readonly maxConcurrentRuns = 2,
     name?: string,
+    private readonly extraPlatforms: string[] = [],
   ) {
     this.id = name ?? `agent-${randomUUID().slice(0, 8)}`;
   }
@@ -64,6 +68,8 @@ export class RunAgent {
       return 0;
     });
     if (removed > 0) this.log.warn({ removed }, 'removed containers, networks and volumes left by an earlier life of this agent');
+    const native = await this.runner.nativePlatform().catch(() => defaultPlatform);
+    this.platforms = [...new Set([native, ...this.extraPlatforms.map(normalizePlatform)])];
     this.timer = setInterval(() => void this.poll(), 500);
     this.timer.unref();
     void this.poll();
@@ -85,7 +91,7 @@ export class RunAgent {
     this.polling = true;
     try {
       while (this.timer && this.active.size < this.maxConcurrentRuns) {
-        const claimed = await this.backend.claim(this.id);
+        const claimed = await this.backend.claim(this.id, this.platforms);
         if (!claimed) break;
         const work = this.execute(claimed).finally(() => this.active.delete(claimed.run.id));
         this.active.set(claimed.run.id, work);
@@ -156,7 +162,12 @@ export class RunAgent {
     const buildArgs = Object.fromEntries(Object.entries(spec.buildArgs).map(([k, v]) => [k, renderRunTemplate(v, vars)]));
     await this.step(x, 'build', async () => {
       const context = await this.openSource(x);
-      await this.runner.build(x.env, { context, dockerfile: spec.dockerfile, tags: x.temporaryImages, buildArgs: { ...buildArgs, ...x.secrets }, target: spec.target, logins }, x.logger.sink, x.signal);
+      await this.runner.build(
+        x.env,
+        { context, dockerfile: spec.dockerfile, tags: x.temporaryImages, buildArgs: { ...buildArgs, ...x.secrets }, target: spec.target, logins, ...this.foreignPlatform(x.run) },
+        x.logger.sink,
+        x.signal,
+      );
       return 0;
     });
     if (spec.noPush) return null;
@@ -285,6 +296,12 @@ export class RunAgent {
     }
   }
 
+  /** The platform to ask the engine for, when the run's is not the engine's own (emulation). */
+  private foreignPlatform(run: RunRecord): { platform?: string } {
+    const platform = normalizePlatform(run.platform);
+    return platform === this.platforms[0] ? {} : { platform };
+  }
+
   /** The run's source as a tar stream: fetched from its URL, or the uploaded archive from the server. */
   private openSource(x: Execution): Promise<Readable> {
     return x.source ? Promise.resolve(x.source.archive()) : this.backend.openContext(x.run.id, this.id);
@@ -297,8 +314,8 @@ export class RunAgent {
       Registry: registry,
       RegistryName: registry.split('.')[0]!.split(':')[0]!,
       Date: runDate(new Date()),
-      OS: 'linux',
-      Architecture: process.arch === 'x64' ? 'amd64' : process.arch,
+      OS: platformParts(run.platform).os,
+      Architecture: platformParts(run.platform).architecture,
       TaskName: run.taskName ?? '',
       Commit: source?.commit ?? '',
       Branch: source?.branch ?? '',

@@ -6,6 +6,7 @@ import { PassThrough, Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { create as createTar } from 'tar';
 import { EngineProxy } from './engine-proxy.js';
+import { normalizePlatform } from '../platform.js';
 import type { BuildRequest, ContainerRequest, LogSink, RegistryLogin, RunEnvironment, TaskRunner } from '../task-runner.js';
 
 const runLabel = 'berth.run';
@@ -86,6 +87,7 @@ export class DockerTaskRunner implements TaskRunner {
       dockerfile: request.dockerfile,
       buildargs: request.buildArgs,
       ...(request.target ? { target: request.target } : {}),
+      ...(request.platform ? { platform: request.platform } : {}),
       networkmode: env.network,
       registryconfig,
       forcerm: true,
@@ -217,6 +219,11 @@ export class DockerTaskRunner implements TaskRunner {
     const image = await this.builtinImage('docker');
     const binds = [`${env.volume}:/workspace`, ...volumeMounts.map((m) => `${m.volume}:${m.mountPath}:ro`)];
     return this.docker.createContainer({ Image: image, Labels: labels(env), HostConfig: { Binds: binds } });
+  }
+
+  async nativePlatform(): Promise<string> {
+    const info = (await this.docker.info()) as { OSType?: string; Architecture?: string };
+    return normalizePlatform(`${info.OSType ?? 'linux'}/${info.Architecture ?? 'amd64'}`);
   }
 
   async removeOrphans(agent: string): Promise<number> {
