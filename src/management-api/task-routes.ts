@@ -16,6 +16,7 @@ const taskBody = {
     contextUrl: { type: ['string', 'null'], maxLength: 2048 },
     gitAccessToken: { type: ['string', 'null'], description: 'plain (stored sealed), secret:NAME, or a Key Vault secret URL' },
     values: { type: 'object' },
+    secretValues: { type: 'object', additionalProperties: { type: 'string' }, description: '--set-secret values kept sealed with the task' },
     platform: { type: 'string', description: 'os/architecture[/variant]; default linux/amd64' },
     timeout: { type: 'integer' },
     status: { type: 'string', enum: ['Enabled', 'Disabled'] },
@@ -38,18 +39,18 @@ const credentialBody = {
 /** /api/v1/tasks: ACR's `az acr task create|update|show|list|delete|run` and `task credential`. */
 export function taskRoutes(app: FastifyInstance, tasks: TaskService, ctx: (request: FastifyRequest) => AuditContext): void {
   const tags = ['tasks'];
-  app.get('/api/v1/tasks', { schema: { tags } }, async () => tasks.list());
+  app.get('/api/v1/tasks', { schema: { tags } }, async () => (await tasks.list()).map((t) => tasks.view(t)));
   app.post<{ Body: TaskBody & { name: string } }>(
     '/api/v1/tasks',
     { schema: { tags, body: { ...taskBody, properties: { ...taskBody.properties, name: { type: 'string' } }, required: ['name'] } } },
     async (request, reply) => {
       const { name, ...rest } = request.body;
-      return reply.code(201).send(await tasks.create(name, toInput(rest)));
+      return reply.code(201).send(tasks.view(await tasks.create(name, toInput(rest))));
     },
   );
-  app.get<{ Params: { name: string } }>('/api/v1/tasks/:name', { schema: { tags, params: nameParams } }, async (request) => tasks.show(request.params.name));
+  app.get<{ Params: { name: string } }>('/api/v1/tasks/:name', { schema: { tags, params: nameParams } }, async (request) => tasks.view(await tasks.show(request.params.name)));
   app.patch<{ Params: { name: string }; Body: TaskBody }>('/api/v1/tasks/:name', { schema: { tags, params: nameParams, body: taskBody } }, async (request) =>
-    tasks.update(request.params.name, toInput(request.body)),
+    tasks.view(await tasks.update(request.params.name, toInput(request.body))),
   );
   app.delete<{ Params: { name: string } }>('/api/v1/tasks/:name', { schema: { tags, params: nameParams } }, async (request, reply) => {
     await tasks.delete(request.params.name);

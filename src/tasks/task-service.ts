@@ -29,6 +29,7 @@ export interface TaskInput {
   contextUrl?: string | null;
   gitAccessToken?: string | null;
   values?: Record<string, unknown>;
+  secretValues?: Record<string, string>;
   timeoutSeconds?: number;
   status?: 'Enabled' | 'Disabled';
   platform?: string;
@@ -48,9 +49,7 @@ export class TaskService {
   // ---- credentials for other registries -------------------------------------------------------
 
   async listCredentials(name: string): Promise<Array<{ loginServer: string; username: string; password: string }>> {
-    const task = await this.show(name);
-    const describe = (v: CredentialValue) => ('secret' in v ? `secret:${v.secret}` : '(stored, encrypted)');
-    return (task.credentials ?? []).map((c) => ({ loginServer: c.loginServer, username: describe(c.username), password: describe(c.password) }));
+    return this.view(await this.show(name)).credentials;
   }
 
   async setCredential(name: string, input: CredentialInput, mode: 'add' | 'update'): Promise<void> {
@@ -76,6 +75,21 @@ export class TaskService {
   async logins(name: string): Promise<RegistryLogin[]> {
     const task = await this.store.getTask(name);
     return Promise.all((task?.credentials ?? []).map(async (c) => ({ server: c.loginServer, username: await this.reveal(c.username), password: await this.reveal(c.password) })));
+  }
+
+  /** What the API shows of a task: sealed values and tokens are described, never returned. */
+  view(task: TaskRecord): Omit<TaskRecord, 'secretValues' | 'gitAccessToken' | 'credentials'> & { secretValues: Record<string, string>; gitAccessToken: string | null; credentials: Array<{ loginServer: string; username: string; password: string }> } {
+    const describe = (v: CredentialValue) => ('secret' in v ? `secret:${v.secret}` : '(stored, encrypted)');
+    return {
+      ...task,
+      secretValues: Object.fromEntries(Object.entries(task.secretValues ?? {}).map(([k, v]) => [k, describe(v)])),
+      gitAccessToken: task.gitAccessToken ? describe(task.gitAccessToken) : null,
+      credentials: (task.credentials ?? []).map((c) => ({ loginServer: c.loginServer, username: describe(c.username), password: describe(c.password) })),
+    };
+  }
+
+  private sealAll(values: Record<string, string>): Record<string, CredentialValue> {
+    return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, this.credentialValue(v)]));
   }
 
   private reveal(value: CredentialValue): Promise<string> {
@@ -114,6 +128,7 @@ export class TaskService {
       contextUrl: input.contextUrl ?? null,
       gitAccessToken: input.gitAccessToken ? this.credentialValue(input.gitAccessToken) : null,
       values: input.values ?? {},
+      secretValues: this.sealAll(input.secretValues ?? {}),
       timeoutSeconds: input.timeoutSeconds ?? defaultRunTimeoutSeconds,
       status: input.status ?? 'Enabled',
       platform: normalizePlatform(input.platform),
@@ -139,6 +154,7 @@ export class TaskService {
       ...(input.contextUrl !== undefined ? { contextUrl: input.contextUrl, contextId: null } : {}),
       ...(input.gitAccessToken !== undefined ? { gitAccessToken: input.gitAccessToken ? this.credentialValue(input.gitAccessToken) : null } : {}),
       ...(input.values !== undefined ? { values: { ...current.values, ...input.values } } : {}),
+      ...(input.secretValues !== undefined ? { secretValues: { ...current.secretValues, ...this.sealAll(input.secretValues) } } : {}),
       ...(input.timeoutSeconds !== undefined ? { timeoutSeconds: input.timeoutSeconds } : {}),
       ...(input.status !== undefined ? { status: input.status } : {}),
       ...(input.platform !== undefined ? { platform: normalizePlatform(input.platform) } : {}),
@@ -165,7 +181,9 @@ export class TaskService {
       return this.runs.quickBuild(requestedBy, { ...base, tags: task.images, dockerfile: task.dockerfile ?? 'Dockerfile', buildArgs: task.buildArgs ?? {} });
     }
     const file = task.taskFilePath ? { taskFilePath: task.taskFilePath } : { taskFile: taskFileOf(task) };
-    return this.runs.fileRun(requestedBy, { ...base, ...file, values: { ...task.values, ...values }, secrets });
+    const stored: Record<string, string> = {};
+    for (const [key, value] of Object.entries(task.secretValues ?? {})) stored[key] = await this.reveal(value);
+    return this.runs.fileRun(requestedBy, { ...base, ...file, values: { ...task.values, ...values }, secrets: { ...stored, ...secrets } });
   }
 
   private validate(task: TaskRecord): TaskRecord {
@@ -180,7 +198,8 @@ export class TaskService {
     if (task.taskFilePath && !task.contextUrl) throw invalid('a task file path needs a git or tarball --context to read it from');
     if (task.kind !== 'build' && !task.taskFilePath) {
       const placeholder = { ID: 'cb0', Registry: 'registry', RegistryName: 'registry', Date: '', OS: 'linux', Architecture: 'amd64', TaskName: task.name, Commit: '', Branch: '', SharedVolume: '' };
-      parseTaskFile(taskFileOf(task), { Run: placeholder, Values: task.values, Secrets: placeholderSecrets });
+      const secretValues = Object.fromEntries(Object.keys(task.secretValues ?? {}).map((key) => [key, '***']));
+      parseTaskFile(taskFileOf(task), { Run: placeholder, Values: { ...task.values, ...secretValues }, Secrets: placeholderSecrets });
     }
     return task;
   }

@@ -26,6 +26,8 @@ export interface TaskRecord {
   /** For a private git context; sealed, or a stored secret's name. */
   gitAccessToken?: CredentialValue | null;
   values: Record<string, unknown>;
+  /** `--set-secret` values kept with the task (sealed), given to every run like `--set-secret`. */
+  secretValues?: Record<string, CredentialValue>;
   /** Logins for other registries (`berth task credential add`). */
   credentials?: TaskCredential[];
   timeoutSeconds: number;

@@ -154,7 +154,7 @@ describe('quick run (berth run --cmd)', () => {
   it('list-runs shows ACR columns and filters by status', async () => {
     const table = await berthCli(['task', 'list-runs', '--top', '50']);
     assert.match(table.stdout.split('\n')[0]!, /^RUN ID\s+TASK\s+PLATFORM\s+STATUS\s+TRIGGER\s+STARTED\s+DURATION$/);
-    assert.match(table.stdout, /cb\d+\s+linux\s+(Succeeded|Failed|Canceled|Timeout)\s+Manual\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+\d\d:\d\d:\d\d/);
+    assert.match(table.stdout, /cb\d+\s+linux\/amd64\s+(Succeeded|Failed|Canceled|Timeout)\s+Manual\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+\d\d:\d\d:\d\d/);
     const failed = JSON.parse((await berthCli(['task', 'list-runs', '--run-status', 'Failed', '-o', 'json'])).stdout) as RunView[];
     assert.ok(failed.length >= 2 && failed.every((r) => r.status === 'Failed'));
     const show = JSON.parse((await berthCli(['task', 'show-run', '--run-id', 'cb1', '-o', 'json'])).stdout) as RunView;

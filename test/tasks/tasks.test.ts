@@ -37,9 +37,9 @@ describe('tasks (berth task ...)', () => {
     const runs = JSON.parse((await cli(['task', 'list-runs', '--name', 'greeter', '-o', 'json'])).stdout) as Array<{ taskName: string; runType: string; trigger: string }>;
     assert.equal(runs.length, 2);
     assert.ok(runs.every((r) => r.taskName === 'greeter' && r.runType === 'AutoRun' && r.trigger === 'Manual'));
-    assert.match((await cli(['task', 'list-runs', '--top', '5'])).stdout, /cb\d+\s+greeter\s+linux\s+Succeeded\s+Manual/);
+    assert.match((await cli(['task', 'list-runs', '--top', '5'])).stdout, /cb\d+\s+greeter\s+linux\/amd64\s+Succeeded\s+Manual/);
 
-    assert.match((await cli(['task', 'list'])).stdout, /greeter\s+linux\s+Enabled/);
+    assert.match((await cli(['task', 'list'])).stdout, /greeter\s+linux\/amd64\s+Enabled/);
     const updated = await cli(['task', 'update', '-n', 'greeter', '--set', 'greeting=hola', '--status', 'Disabled', '-o', 'json']);
     assert.equal((JSON.parse(updated.stdout) as { values: { greeting: string } }).values.greeting, 'hola');
     const refused = await cli(['task', 'run', '-n', 'greeter']);
@@ -47,6 +47,23 @@ describe('tasks (berth task ...)', () => {
     assert.match(refused.stderr, /disabled/);
     assert.equal((await cli(['task', 'delete', '-n', 'greeter'])).status, 0);
     assert.equal((await cli(['task', 'show', '-n', 'greeter'])).status, 1);
+  });
+
+  it('a task keeps --set-secret values sealed: every run gets them, masked; show describes them', async () => {
+    const file = join(tempDir('task-secret'), 'acr-task.yaml');
+    writeFileSync(file, 'version: v1.1.0\nsteps:\n  - cmd: berth-fixture/busybox:1 sh -c "echo token={{.Values.token}} len=${#T}"\n    env: ["T={{.Values.token}}"]\n');
+    const created = await cli(['task', 'create', '-n', 'secretive', '--file', file, '--set-secret', 'token=task-kept-secret-31', '-o', 'json']);
+    assert.equal(created.status, 0, created.stderr);
+    assert.ok(!created.stdout.includes('task-kept-secret-31'));
+    assert.deepEqual(JSON.parse(created.stdout).secretValues, { token: '(stored, encrypted)' });
+    const result = await cli(['task', 'run', '-n', 'secretive']);
+    assert.equal(result.status, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /token=\*\*\* len=19/);
+    assert.ok(!result.stdout.includes('task-kept-secret-31'));
+    const override = await cli(['task', 'run', '-n', 'secretive', '--set-secret', 'token=run-only-secret']);
+    assert.match(override.stdout, /token=\*\*\* len=15/, 'a run\'s own --set-secret wins');
+    assert.ok(!(await cli(['task', 'show', '-n', 'secretive', '-o', 'json'])).stdout.includes('task-kept-secret-31'));
+    assert.equal((await cli(['task', 'delete', '-n', 'secretive'])).status, 0);
   });
 
   it('a build task keeps its context and build args for every run', async () => {

@@ -27,6 +27,7 @@ interface TaskOptions {
   context?: string;
   gitAccessToken?: string;
   set: string[];
+  setSecret: string[];
   values?: string;
   timeout?: string;
   status?: string;
@@ -52,6 +53,7 @@ async function taskBody(client: ApiClient, o: TaskOptions, creating: boolean): P
   else if (o.gitAccessToken) body.gitAccessToken = o.gitAccessToken;
   const values = { ...(o.values ? (parseYaml(readFileSync(o.values, 'utf8')) as Record<string, unknown>) : {}), ...keyValues(o.set, '--set') };
   if (Object.keys(values).length > 0) body.values = values;
+  if (o.setSecret.length > 0) body.secretValues = keyValues(o.setSecret, '--set-secret');
   if (o.timeout) body.timeout = Number(o.timeout);
   if (o.platform) body.platform = o.platform;
   if (o.status) {
@@ -73,6 +75,7 @@ function taskOptions(command: Command): Command {
     .option('--git-access-token <token>', 'token for a private git context (plain, secret:NAME or a Key Vault URL)')
     .option('--set <key=value>', 'a value for {{.Values.key}} (repeatable)', collect, [])
     .option('--values <file.yaml>', 'a YAML file of values')
+    .option('--set-secret <key=value>', 'a secret value kept sealed with the task ({{.Values.key}}, masked; plain, secret:NAME or a Key Vault URL; repeatable)', collect, [])
     .option('--timeout <seconds>', 'run timeout (default 3600)')
     .option('--status <status>', 'Enabled or Disabled')
     .option('--platform <platform>', 'os/architecture[/variant] its runs need (default linux/amd64)');
