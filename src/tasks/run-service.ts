@@ -44,19 +44,31 @@ export interface QuickRunRequest extends SourceRequest {
   timeoutSeconds?: number;
 }
 
+/** Seals values at rest (the secret store's cipher). */
+export interface Sealer {
+  encrypt(value: string): string;
+  decrypt(sealed: string): string;
+}
+
+/** What a run carries besides its record: handed to its agent once, sealed until then. */
+interface RunSecrets {
+  secrets: Record<string, string>;
+  gitAccessToken: string | null;
+}
+
 /**
- * Queues quick builds and quick runs and answers questions about runs. Secret build-arg values
- * live only in memory until an agent takes the run (they never reach the run record or a log).
+ * Queues quick builds and quick runs and answers questions about runs. Secret values (secret
+ * build args, --set-secret, a git token) never reach the run record or a log: they are stored
+ * sealed beside the queued run and handed to the agent that claims it, once.
  */
 export class RunService {
-  private readonly secrets = new Map<string, Record<string, string>>();
-  private readonly gitTokens = new Map<string, string>();
   private lastLogSweep = 0;
   private readonly agents = new Map<string, { platforms: string[]; seen: number }>();
 
   constructor(
     private readonly store: RunStore,
     readonly contexts: ContextStore,
+    private readonly sealer: Sealer,
     private readonly onChange: (run: RunRecord) => void = () => undefined,
   ) {}
 
@@ -84,9 +96,7 @@ export class RunService {
       target: request.target ?? null,
       noPush: request.noPush ?? false,
     };
-    const run = await this.create(requestedBy, request.taskName ? 'AutoBuild' : 'QuickBuild', spec, request);
-    if (secretNames.length > 0) this.secrets.set(run.id, request.secretBuildArgs!);
-    return run;
+    return this.create(requestedBy, request.taskName ? 'AutoBuild' : 'QuickBuild', spec, { ...request, secrets: request.secretBuildArgs ?? {} });
   }
 
   async quickRun(requestedBy: string, request: QuickRunRequest): Promise<RunRecord> {
@@ -102,18 +112,13 @@ export class RunService {
     else if (!request.taskFilePath) throw new RegistryError('INVALID_REQUEST', 'a file run needs the task file (-f)');
     else if (!request.contextUrl) throw new RegistryError('INVALID_REQUEST', 'a task file path needs a git or tarball context to read it from');
     const spec: RunSpec = { kind: 'file', ...sourceOf(request), taskFile: request.taskFile ?? null, taskFilePath: request.taskFile ? null : request.taskFilePath!, values: request.values ?? {}, secretNames: Object.keys(secrets) };
-    const run = await this.create(requestedBy, request.taskName ? 'AutoRun' : 'QuickRun', spec, request);
-    if (Object.keys(secrets).length > 0) this.secrets.set(run.id, secrets);
-    return run;
+    return this.create(requestedBy, request.taskName ? 'AutoRun' : 'QuickRun', spec, { ...request, secrets });
   }
 
   /** Hands an agent the secret values and git token of a run it has claimed (once). */
-  takeSecrets(runId: string): { secrets: Record<string, string>; gitAccessToken: string | null } {
-    const secrets = this.secrets.get(runId) ?? {};
-    const gitAccessToken = this.gitTokens.get(runId) ?? null;
-    this.secrets.delete(runId);
-    this.gitTokens.delete(runId);
-    return { secrets, gitAccessToken };
+  async takeSecrets(runId: string): Promise<RunSecrets> {
+    const sealed = await this.store.takeRunSecrets(runId);
+    return sealed ? (JSON.parse(this.sealer.decrypt(sealed)) as RunSecrets) : { secrets: {}, gitAccessToken: null };
   }
 
   async get(id: string): Promise<RunRecord> {
@@ -173,12 +178,20 @@ export class RunService {
     requestedBy: string,
     runType: RunRecord['runType'],
     spec: RunSpec,
-    options: { timeoutSeconds?: number | undefined; taskName?: string | null | undefined; gitAccessToken?: string | null | undefined; platform?: string | null | undefined },
+    options: {
+      timeoutSeconds?: number | undefined;
+      taskName?: string | null | undefined;
+      gitAccessToken?: string | null | undefined;
+      platform?: string | null | undefined;
+      secrets?: Record<string, string>;
+    },
   ): Promise<RunRecord> {
     const timeout = options.timeoutSeconds ?? defaultRunTimeoutSeconds;
     if (!Number.isInteger(timeout) || timeout < 1 || timeout > 8 * 3600) throw new RegistryError('INVALID_REQUEST', '--timeout is 1 to 28800 seconds');
     const platform = normalizePlatform(options.platform);
     const taskName = options.taskName ?? null;
+    const carried: RunSecrets = { secrets: options.secrets ?? {}, gitAccessToken: options.gitAccessToken ?? null };
+    const hasSecrets = Object.keys(carried.secrets).length > 0 || carried.gitAccessToken !== null;
     const run = await this.store.createRun({
       taskName,
       runType,
@@ -188,8 +201,7 @@ export class RunService {
       timeoutSeconds: timeout,
       requestedBy,
       createdAt: new Date().toISOString(),
-    });
-    if (options.gitAccessToken) this.gitTokens.set(run.id, options.gitAccessToken);
+    }, hasSecrets ? this.sealer.encrypt(JSON.stringify(carried)) : null);
     const live = this.livePlatforms();
     const waiting = live.has(platform)
       ? 'Waiting for an agent...\n'

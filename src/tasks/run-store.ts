@@ -82,8 +82,13 @@ export interface RunQuery {
 
 /** Runs and their logs: the queue agents claim work from, and the history `list-runs` shows. */
 export interface RunStore {
-  /** Assigns the next short id (cb1, cb2, ...) and queues the run. */
-  createRun(run: NewRun): Promise<RunRecord>;
+  /**
+   * Assigns the next short id (cb1, cb2, ...) and queues the run, with its sealed secrets (if
+   * any) in the same transaction, so no agent can claim it before they are there.
+   */
+  createRun(run: NewRun, sealedSecrets?: string | null): Promise<RunRecord>;
+  /** The run's sealed secrets, removed as they are read (they are handed over once). */
+  takeRunSecrets(id: string): Promise<string | null>;
   getRun(id: string): Promise<RunRecord | null>;
   listRuns(query: RunQuery): Promise<RunRecord[]>;
   /**
@@ -94,6 +99,7 @@ export interface RunStore {
   /** Extends the lease; false when the run is no longer this agent's. */
   renewLease(id: string, agent: string, leaseSeconds: number): Promise<boolean>;
   updateRun(id: string, patch: Partial<Pick<RunRecord, 'status' | 'startedAt' | 'finishedAt' | 'outputImages' | 'steps' | 'error' | 'leaseUntil'>>): Promise<void>;
+  /** Asks a run to stop; a queued run ends Canceled at once (and its sealed secrets go). */
   requestCancel(id: string): Promise<boolean>;
   /** Marks Running runs whose lease ran out as Error; returns their ids. */
   expireLeases(): Promise<string[]>;

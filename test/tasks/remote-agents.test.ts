@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
 import { join } from 'node:path';
 import { adminCredentials, cliPath, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { run } from '../helpers/commands.js';
@@ -221,5 +222,34 @@ steps:
     const bad = await cli(['build', '--platform', 'beos/ppc/x', '-t', 'x:1', context]);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /invalid platform "beos\/ppc\/x"/);
+  });
+
+  it('a queued run keeps its secret values, sealed, across a server restart', async () => {
+    const folder = tempDir('queued-secret');
+    writeFileSync(join(folder, 'acr-task.yaml'), 'version: v1.1.0\nsteps:\n  - cmd: berth-fixture/busybox:1 sh -c "echo value={{.Values.pin}} len=${#P}"\n    env: ["P={{.Values.pin}}"]\n');
+    const queued = await cli(['run', '-f', 'acr-task.yaml', '--set-secret', 'pin=queued-secret-4711', '--no-wait', folder]);
+    assert.equal(queued.status, 0, queued.stderr);
+    const id = /(cb\d+)/.exec(queued.stdout)![1]!;
+    const db = new BetterSqlite3(join(berth.dataDir, 'metadata.db'), { readonly: true });
+    const sealed = (db.prepare('select sealed from run_secrets where run_id = ?').get(id) as { sealed: string }).sealed;
+    db.close();
+    assert.ok(sealed.startsWith('v1:') && !sealed.includes('queued-secret-4711'), 'sealed at rest');
+
+    await berth.stop();
+    berth = await startBerth({ dataDir: berth.dataDir, args: ['--no-local-agent'], env: { BERTH_AGENT_KEY: agentKey, BERTH_RUN_LEASE_SECONDS: '4' } });
+    const agent = await startAgent('remote-after-restart');
+    try {
+      const done = await waitFor(id, ['Succeeded', 'Failed', 'Error']);
+      assert.equal(done.status, 'Succeeded', done.error ?? '');
+      const basic = `Basic ${Buffer.from(`admin:${adminCredentials.password}`).toString('base64')}`;
+      const log = await (await fetch(`${berth.url}/api/v1/runs/${id}/logs`, { headers: { Authorization: basic } })).text();
+      assert.match(log, /value=\*\*\* len=18/);
+      assert.ok(!log.includes('queued-secret-4711'));
+    } finally {
+      await agent.stop();
+    }
+    const after = new BetterSqlite3(join(berth.dataDir, 'metadata.db'), { readonly: true });
+    assert.equal((after.prepare('select count(*) as n from run_secrets').get() as { n: number }).n, 0, 'handed over once, then gone');
+    after.close();
   });
 });

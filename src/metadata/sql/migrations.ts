@@ -264,6 +264,19 @@ function runPlatforms(): Migration {
   };
 }
 
+/** A queued run's secret values (sealed), kept until its agent takes them, so they survive a restart. */
+function runSecrets(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('run_secrets')
+        .addColumn('run_id', 'text', (c) => c.primaryKey())
+        .addColumn('sealed', 'text', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 class InCodeMigrations implements MigrationProvider {
   constructor(private readonly dialect: SqlDialectName) {}
   async getMigrations(): Promise<Record<string, Migration>> {
@@ -276,6 +289,7 @@ class InCodeMigrations implements MigrationProvider {
       '0006_tasks': tasks(),
       '0007_secrets': secrets(),
       '0008_run_platforms': runPlatforms(),
+      '0009_run_secrets': runSecrets(),
     };
   }
 }

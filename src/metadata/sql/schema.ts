@@ -162,6 +162,11 @@ export interface RunsTable {
   record: string;
 }
 
+export interface RunSecretsTable {
+  run_id: string;
+  sealed: string;
+}
+
 export interface RunLogsTable {
   run_id: string;
   seq: Generated<number>;
@@ -185,6 +190,7 @@ export interface Database {
   tasks: TasksTable;
   runs: RunsTable;
   run_logs: RunLogsTable;
+  run_secrets: RunSecretsTable;
   imports: ImportsTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;

@@ -12,7 +12,7 @@ const later = (seconds: number): string => new Date(Date.now() + seconds * 1000)
 export class SqlRunStore implements RunStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async createRun(input: NewRun): Promise<RunRecord> {
+  async createRun(input: NewRun, sealedSecrets: string | null = null): Promise<RunRecord> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.db.transaction().execute(async (trx) => {
@@ -33,12 +33,21 @@ export class SqlRunStore implements RunStore {
             error: null,
           };
           await trx.insertInto('runs').values(this.row(run)).execute();
+          if (sealedSecrets) await trx.insertInto('run_secrets').values({ run_id: run.id, sealed: sealedSecrets }).execute();
           return run;
         });
       } catch (error) {
         if (attempt > 5) throw error; // a concurrent creator took the same seq (PostgreSQL): retry
       }
     }
+  }
+
+  async takeRunSecrets(id: string): Promise<string | null> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('run_secrets').select('sealed').where('run_id', '=', id).executeTakeFirst();
+      if (row) await trx.deleteFrom('run_secrets').where('run_id', '=', id).execute();
+      return row?.sealed ?? null;
+    });
   }
 
   async getRun(id: string): Promise<RunRecord | null> {
@@ -104,6 +113,7 @@ export class SqlRunStore implements RunStore {
       const run = JSON.parse(row.record) as RunRecord;
       if (run.status === 'Queued') {
         Object.assign(run, { status: 'Canceled', finishedAt: now(), cancelRequested: true });
+        await trx.deleteFrom('run_secrets').where('run_id', '=', id).execute();
       } else {
         run.cancelRequested = true;
       }

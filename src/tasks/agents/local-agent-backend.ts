@@ -40,7 +40,7 @@ export class LocalAgentBackend implements AgentBackend {
     this.runs.noteAgent(agent, platforms);
     const run = await this.store.claimRun(agent, this.leaseSeconds, platforms);
     if (!run) return null;
-    return { run, ...this.runs.takeSecrets(run.id), imageAliases: this.resources.imageAliases };
+    return { run, ...(await this.runs.takeSecrets(run.id)), imageAliases: this.resources.imageAliases };
   }
 
   async heartbeat(runId: string, agent: string): Promise<{ held: boolean; cancelRequested: boolean }> {

@@ -1,0 +1,106 @@
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { Settings } from '../config/settings.js';
+import type { AccessManagement } from '../auth/access-management.js';
+import type { setUpAccessControl } from '../auth/access-control.js';
+import type { RegistryEvents } from '../events/registry-events.js';
+import type { Database } from '../metadata/sql/schema.js';
+import { SqlRunStore } from '../metadata/sql/sql-run-store.js';
+import { SqlTaskStore } from '../metadata/sql/sql-task-store.js';
+import { SecretCipher } from '../secrets/secret-cipher.js';
+import { SecretStore } from '../secrets/secret-store.js';
+import { ContextStore } from '../tasks/context-store.js';
+import { RunService } from '../tasks/run-service.js';
+import { TaskService } from '../tasks/task-service.js';
+import { RunAgent } from '../tasks/agents/run-agent.js';
+import { LocalAgentBackend, type RunCredentialIssuer } from '../tasks/agents/local-agent-backend.js';
+import { DockerTaskRunner } from '../tasks/docker/docker-runner.js';
+
+/** Each run logs in to this registry with its own token: pull anywhere, push only its targets. */
+function runCredentials(management: AccessManagement | null): RunCredentialIssuer {
+  const ctx = { actor: 'berth-agent', client: null };
+  const name = (runId: string) => `berth-run-${runId}`;
+  return {
+    async issue(runId, pushRepositories, ttlSeconds) {
+      if (!management) return null;
+      const rules = [
+        { repository: '*', actions: ['content/read' as const] },
+        ...[...new Set(pushRepositories)].map((repository) => ({ repository, actions: ['content/read' as const, 'content/write' as const] })),
+      ];
+      const token = await management.createToken(ctx, { name: name(runId), rules, expiresAt: new Date(Date.now() + ttlSeconds * 1000).toISOString() });
+      return { username: token.name, password: token.credentials.passwords[0]!.value! };
+    },
+    async revoke(runId) {
+      await management?.deleteToken(ctx, name(runId));
+    },
+  };
+}
+
+/** Stable across restarts (so a restarted server clears what its killed agent left) and distinct per data dir. */
+function localAgentName(dataDir: string): string {
+  return `local-${hostname().split('.')[0]}-${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}`;
+}
+
+export interface TaskComponents {
+  runs: RunService;
+  tasks: TaskService;
+  secrets: SecretStore;
+  /** The in-process agent, unless settings turn it off. */
+  agent: RunAgent | null;
+  /** The server side of the agent seam (also served to remote agents over HTTP). */
+  agentBackend: LocalAgentBackend;
+  /** Lease expiry and log retention, whichever agents run. */
+  housekeeping: { start(): void; stop(): void };
+}
+
+/** Wires runs, tasks, secrets and the agents (the tasks half of the composition root). */
+export function composeTasks(options: {
+  settings: Settings;
+  db: Kysely<Database>;
+  events: RegistryEvents;
+  accessControl: Awaited<ReturnType<typeof setUpAccessControl>>;
+  log: FastifyBaseLogger;
+  runRegistryHost: () => string;
+}): TaskComponents {
+  const { settings, db, events, accessControl, log } = options;
+  const { cipher, generatedFile } = SecretCipher.fromSettings({ keyText: settings.secretKey, keyFile: settings.secretKeyFile, dataDir: settings.dataDir });
+  if (generatedFile) log.warn({ file: generatedFile }, 'generated a key for secrets at rest; keep it with (and as safe as) the data, or give BERTH_SECRET_KEY');
+  const runStore = new SqlRunStore(db);
+  const contexts = new ContextStore(settings.dataDir);
+  const runs = new RunService(runStore, contexts, cipher, (run) =>
+    events.emit('run.changed', { runId: run.id, task: run.taskName, trigger: run.trigger, status: run.status, outputImages: run.outputImages }),
+  );
+  const secrets = new SecretStore(db, cipher);
+  const tasks = new TaskService(new SqlTaskStore(db), runs, contexts, secrets);
+  const agentBackend = new LocalAgentBackend(
+    runStore,
+    runs,
+    contexts,
+    runCredentials(accessControl.http ? accessControl.management : null),
+    { secret: (name) => secrets.reveal(name), taskLogins: (name) => tasks.logins(name), imageAliases: settings.taskImageAliases },
+    () => ({ host: options.runRegistryHost(), scheme: settings.tls ? 'https' : 'http' }),
+    settings.runLeaseSeconds,
+  );
+  const agent = settings.localAgent ? new RunAgent(agentBackend, new DockerTaskRunner(), log, 2, localAgentName(settings.dataDir)) : null;
+  let timer: NodeJS.Timeout | null = null;
+  const sweep = () =>
+    runs.sweep(settings.runLogRetentionDays).then(
+      ({ expired, logsDeleted }) => {
+        for (const id of expired) log.warn({ run: id }, 'run lost its agent; marked Error');
+        if (logsDeleted > 0) log.info({ runs: logsDeleted }, 'deleted expired run logs');
+      },
+      (error: unknown) => log.error({ err: error }, 'run housekeeping failed'),
+    );
+  const housekeeping = {
+    start() {
+      timer = setInterval(() => void sweep(), 2000);
+      timer.unref();
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+    },
+  };
+  return { runs, tasks, secrets, agent, agentBackend, housekeeping };
+}
