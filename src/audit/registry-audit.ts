@@ -16,6 +16,7 @@ export function auditRegistryChanges(events: RegistryEvents, audit: AuditLog, on
     audit.record(ctx, 'image.pushed', e.repository, { digest: e.digest, tag: e.tag, mediaType: e.mediaType }).catch(onError);
     if (e.tag && e.previousDigest) audit.record(ctx, 'tag.moved', e.repository, { tag: e.tag, from: e.previousDigest, to: e.digest }).catch(onError);
   });
-  events.on('manifest.deleted', (e) => audit.record(context(e.request), 'image.deleted', e.repository, { digest: e.digest, tags: e.tags }).catch(onError));
-  events.on('tag.deleted', (e) => audit.record(context(e.request), 'tag.deleted', e.repository, { tag: e.tag }).catch(onError));
+  // The audit log batches its writes: these listeners do not hold the event relay up for a flush.
+  events.on('manifest.deleted', (e) => void audit.record(context(e.request), 'image.deleted', e.repository, { digest: e.digest, tags: e.tags }).catch(onError));
+  events.on('tag.deleted', (e) => void audit.record(context(e.request), 'tag.deleted', e.repository, { tag: e.tag }).catch(onError));
 }

@@ -60,6 +60,17 @@ export interface TagRecord {
   updatedAt: string;
 }
 
+/** An event recorded in the same transaction as the change it tells of. */
+export interface JournalEntry {
+  name: string;
+  payload: unknown;
+}
+
+export interface JournaledEvent extends JournalEntry {
+  seq: number;
+  createdAt: string;
+}
+
 export interface MetadataStore {
   listRepositories(page: Page): Promise<string[]>;
   repositoryExists(repository: string): Promise<boolean>;
@@ -84,19 +95,33 @@ export interface MetadataStore {
   missingChildren(repository: string, children: ManifestChild[]): Promise<ManifestChild[]>;
   /**
    * Stores a manifest, its child references and optionally points `tag` at it, in one
-   * transaction. Returns what the tag pointed at before (null if it is new or did not move).
+   * transaction, with the journal entries `journal` makes (given what the tag pointed at
+   * before). Returns that previous digest (null if the tag is new or did not move).
    */
-  putManifest(manifest: ManifestRecord, children: ManifestChild[], tag: string | null): Promise<{ previousTagDigest: string | null }>;
+  putManifest(
+    manifest: ManifestRecord,
+    children: ManifestChild[],
+    tag: string | null,
+    journal?: (previousTagDigest: string | null) => JournalEntry[],
+  ): Promise<{ previousTagDigest: string | null }>;
   getManifest(repository: string, digest: string): Promise<StoredManifest | null>;
   getManifestByTag(repository: string, tag: string): Promise<StoredManifest | null>;
-  /** Deletes a manifest and every tag pointing at it. */
-  deleteManifest(repository: string, digest: string): Promise<boolean>;
+  /** Deletes a manifest and every tag pointing at it (journaling `journal` if it existed). */
+  deleteManifest(repository: string, digest: string, journal?: JournalEntry[]): Promise<boolean>;
 
   listTags(repository: string, page: Page): Promise<string[]>;
   /** Tags pointing at `digest`. */
   tagsOf(repository: string, digest: string): Promise<string[]>;
   getTag(repository: string, tag: string): Promise<TagRecord | null>;
-  deleteTag(repository: string, tag: string): Promise<boolean>;
+  deleteTag(repository: string, tag: string, journal?: JournalEntry[]): Promise<boolean>;
+
+  /** Journal entries after `afterSeq`, oldest first. */
+  readJournal(afterSeq: number, limit: number): Promise<JournaledEvent[]>;
+  /** Where a consumer has read the journal up to (0: nothing read). */
+  journalCursor(consumer: string): Promise<number>;
+  saveJournalCursor(consumer: string, seq: number): Promise<void>;
+  /** Deletes entries up to `seq` written before `before`; returns how many went. */
+  pruneJournal(seq: number, before: string): Promise<number>;
 
   listReferrers(repository: string, subjectDigest: string, artifactType?: string): Promise<ReferrerDescriptor[]>;
 

@@ -53,8 +53,10 @@ export class ManifestService {
       platform: parsed.config ? await this.platformOf(parsed.config) : null,
     };
     const tag = ref.kind === 'tag' ? ref.tag : null;
-    const { previousTagDigest } = await this.metadata.putManifest(record, parsed.children, tag);
-    this.events.emit('manifest.pushed', { repository, digest, tag, mediaType: parsed.mediaType, size: content.length, previousDigest: previousTagDigest });
+    await this.metadata.putManifest(record, parsed.children, tag, (previousDigest) => [
+      this.events.journalEntry('manifest.pushed', { repository, digest, tag, mediaType: parsed.mediaType, size: content.length, previousDigest }),
+    ]);
+    this.events.committed();
     return { digest, subject: parsed.subject?.digest ?? null };
   }
 
@@ -74,17 +76,19 @@ export class ManifestService {
     assertRepositoryName(repository);
     const ref = parseManifestReference(reference);
     if (ref.kind === 'tag') {
-      if (!(await this.metadata.deleteTag(repository, ref.tag))) throw await this.unknown(repository, 'MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference });
-      this.events.emit('tag.deleted', { repository, tag: ref.tag });
+      const journal = [this.events.journalEntry('tag.deleted', { repository, tag: ref.tag })];
+      if (!(await this.metadata.deleteTag(repository, ref.tag, journal))) throw await this.unknown(repository, 'MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference });
+      this.events.committed();
       return;
     }
     // Read before deleting: subscribers (webhooks) report the media type and the tags it had.
     const manifest = await this.metadata.getManifest(repository, ref.digest);
     const tags = manifest ? await this.metadata.tagsOf(repository, ref.digest) : [];
-    if (!manifest || !(await this.metadata.deleteManifest(repository, ref.digest))) {
+    const journal = manifest ? [this.events.journalEntry('manifest.deleted', { repository, digest: ref.digest, mediaType: manifest.mediaType, tags })] : [];
+    if (!manifest || !(await this.metadata.deleteManifest(repository, ref.digest, journal))) {
       throw await this.unknown(repository, 'MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference });
     }
-    this.events.emit('manifest.deleted', { repository, digest: ref.digest, mediaType: manifest.mediaType, tags });
+    this.events.committed();
   }
 
   async listTags(repository: string, last: string | undefined, limit: number): Promise<string[]> {

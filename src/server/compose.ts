@@ -23,6 +23,7 @@ import { ImportService, type ImportPermissions } from '../import/import-service.
 import { SqlImportStore } from '../metadata/sql/sql-import-store.js';
 import { agentApi } from '../agent-api/agent-api.js';
 import { composeTasks } from './compose-tasks.js';
+import { EventRelay } from '../events/event-relay.js';
 import { createHttpApp } from './http-app.js';
 
 export interface BerthServer {
@@ -75,9 +76,10 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
   let boundAddress = `${settings.host}:${settings.port}`;
   const webhooks = new WebhookService(webhookStore, dispatcher, () => boundAddress);
   const logFailure = (what: string) => (error: unknown) => app.log.error({ err: error }, what);
-  webhooks.subscribe(events, logFailure('webhook enqueue failed'));
+  webhooks.subscribe(events);
   webhooks.subscribeRuns(events, logFailure('webhook enqueue failed'));
   auditRegistryChanges(events, accessControl.audit, logFailure('audit record failed'));
+  const relay = new EventRelay(metadata, events, app.log);
   const selfHosts = () => [boundAddress, `localhost:${boundAddress.split(':').pop()}`, `127.0.0.1:${boundAddress.split(':').pop()}`];
   const imports = new ImportService(new SqlImportStore(db), blobs, manifests, metadata, importPermissions(accessControl), (host) => selfHosts().includes(host), accessControl.audit, app.log);
   // The engine runs on this machine, so it reaches the registry on loopback.
@@ -104,6 +106,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     events,
     async listen() {
       await app.listen({ host: settings.host, port: settings.port });
+      await relay.start();
       dispatcher.start();
       await imports.resume();
       const address = app.server.address();
@@ -117,6 +120,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     async close() {
       closing = true;
       await app.close();
+      await relay.stop();
       await dispatcher.stop();
       await imports.stop();
       housekeeping.stop();

@@ -64,15 +64,19 @@ export class WebhookService {
   ) {}
 
   /** Subscribes to registry events: pushes and manifest deletes (a tag delete is not a delete, as in ACR). */
-  subscribe(events: RegistryEvents, onError: (error: unknown) => void): void {
+  /**
+   * Push and delete events come from the journal: the returned promises make the relay wait
+   * until the deliveries are in the outbox, so a failure is retried rather than lost.
+   */
+  subscribe(events: RegistryEvents): void {
     events.on('manifest.pushed', (e) => {
       const target: Record<string, unknown> = { mediaType: e.mediaType, size: e.size, digest: e.digest, length: e.size, repository: e.repository };
       if (e.tag) target.tag = e.tag;
-      this.publish({ action: 'push', repository: e.repository, tags: e.tag ? [e.tag] : [], target, request: e.request }).catch(onError);
+      return this.publish({ action: 'push', repository: e.repository, tags: e.tag ? [e.tag] : [], target, request: e.request });
     });
     events.on('manifest.deleted', (e) => {
       const target = { mediaType: e.mediaType, digest: e.digest, repository: e.repository };
-      this.publish({ action: 'delete', repository: e.repository, tags: e.tags, target, request: e.request }).catch(onError);
+      return this.publish({ action: 'delete', repository: e.repository, tags: e.tags, target, request: e.request });
     });
   }
 

@@ -110,5 +110,40 @@ export function metadataStoreSuite(name: string, makeStore: () => Promise<Metada
       assert.ok((await store.storageUsed()) >= 7);
       await store.close();
     });
+
+    it('journals changes in the same transaction: written with the change, in order, never without it', async () => {
+      const store = await makeStore();
+      const entry = (name: string, payload: unknown) => ({ name, payload });
+      await store.putManifest(manifest('j/repo', d('b')), [], 'v1', (previous) => [entry('manifest.pushed', { digest: d('b'), previous })]);
+      await store.putManifest(manifest('j/repo', d('c')), [], 'v1', (previous) => [entry('manifest.pushed', { digest: d('c'), previous })]);
+      assert.equal(await store.deleteTag('j/repo', 'nope', [entry('tag.deleted', { tag: 'nope' })]), false);
+      assert.equal(await store.deleteTag('j/repo', 'v1', [entry('tag.deleted', { tag: 'v1' })]), true);
+      assert.equal(await store.deleteManifest('j/repo', d('b'), [entry('manifest.deleted', { digest: d('b') })]), true);
+      assert.equal(await store.deleteManifest('j/repo', d('b'), [entry('manifest.deleted', { digest: d('b') })]), false);
+      const journal = await store.readJournal(0, 100);
+      assert.deepEqual(
+        journal.map((e) => [e.name, e.payload]),
+        [
+          ['manifest.pushed', { digest: d('b'), previous: null }],
+          ['manifest.pushed', { digest: d('c'), previous: d('b') }],
+          ['tag.deleted', { tag: 'v1' }],
+          ['manifest.deleted', { digest: d('b') }],
+        ],
+      );
+      assert.ok(journal.every((e, i) => i === 0 || e.seq > journal[i - 1]!.seq));
+      assert.deepEqual((await store.readJournal(journal[1]!.seq, 100)).map((e) => e.name), ['tag.deleted', 'manifest.deleted']);
+
+      // A journal that cannot be written takes the change down with it.
+      await assert.rejects(store.putManifest(manifest('j/repo', d('e')), [], 'v2', () => [entry('x', { big: BigInt(1) })]));
+      assert.equal(await store.getManifest('j/repo', d('e')), null);
+      assert.equal(await store.getTag('j/repo', 'v2'), null);
+
+      assert.equal(await store.journalCursor('reader'), 0);
+      await store.saveJournalCursor('reader', journal[2]!.seq);
+      assert.equal(await store.journalCursor('reader'), journal[2]!.seq);
+      assert.equal(await store.pruneJournal(journal[2]!.seq, new Date(Date.now() + 1000).toISOString()), 3);
+      assert.deepEqual((await store.readJournal(0, 100)).map((e) => e.name), ['manifest.deleted']);
+      await store.close();
+    });
   });
 }

@@ -277,6 +277,29 @@ function runSecrets(): Migration {
   };
 }
 
+/**
+ * The registry's event journal: every manifest and tag change writes its event in the same
+ * transaction, and consumers (webhooks, audit, later triggers) read it from their cursor.
+ */
+function eventJournal(dialect: SqlDialectName): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('registry_events')
+        .addColumn('seq', dialect === 'postgres' ? 'bigserial' : 'integer', (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('event_cursors')
+        .addColumn('consumer', 'text', (c) => c.primaryKey())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 class InCodeMigrations implements MigrationProvider {
   constructor(private readonly dialect: SqlDialectName) {}
   async getMigrations(): Promise<Record<string, Migration>> {
@@ -290,6 +313,7 @@ class InCodeMigrations implements MigrationProvider {
       '0007_secrets': secrets(),
       '0008_run_platforms': runPlatforms(),
       '0009_run_secrets': runSecrets(),
+      '0010_event_journal': eventJournal(this.dialect),
     };
   }
 }

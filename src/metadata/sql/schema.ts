@@ -162,6 +162,18 @@ export interface RunsTable {
   record: string;
 }
 
+export interface RegistryEventsTable {
+  seq: Generated<number>;
+  name: string;
+  payload: string;
+  created_at: string;
+}
+
+export interface EventCursorsTable {
+  consumer: string;
+  seq: number;
+}
+
 export interface RunSecretsTable {
   run_id: string;
   sealed: string;
@@ -191,6 +203,8 @@ export interface Database {
   runs: RunsTable;
   run_logs: RunLogsTable;
   run_secrets: RunSecretsTable;
+  registry_events: RegistryEventsTable;
+  event_cursors: EventCursorsTable;
   imports: ImportsTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;

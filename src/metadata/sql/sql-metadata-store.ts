@@ -1,5 +1,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type {
+  JournalEntry,
+  JournaledEvent,
   ManifestChild,
   ManifestRecord,
   MetadataStore,
@@ -127,7 +129,12 @@ export class SqlMetadataStore implements MetadataStore {
     return children.filter((c) => !present.has(`${c.kind}:${c.digest}`));
   }
 
-  async putManifest(manifest: ManifestRecord, children: ManifestChild[], tag: string | null): Promise<{ previousTagDigest: string | null }> {
+  async putManifest(
+    manifest: ManifestRecord,
+    children: ManifestChild[],
+    tag: string | null,
+    journal?: (previousTagDigest: string | null) => JournalEntry[],
+  ): Promise<{ previousTagDigest: string | null }> {
     const at = now();
     const { repository, digest } = manifest;
     return this.db.transaction().execute(async (trx) => {
@@ -177,6 +184,7 @@ export class SqlMetadataStore implements MetadataStore {
           .execute();
       }
       await trx.updateTable('repositories').set({ updated_at: at }).where('name', '=', repository).execute();
+      if (journal) await appendJournal(trx, journal(previousTagDigest), at);
       return { previousTagDigest };
     });
   }
@@ -202,7 +210,7 @@ export class SqlMetadataStore implements MetadataStore {
     return row ? toStoredManifest(row) : null;
   }
 
-  async deleteManifest(repository: string, digest: string): Promise<boolean> {
+  async deleteManifest(repository: string, digest: string, journal: JournalEntry[] = []): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('tags').where('repository', '=', repository).where('digest', '=', digest).execute();
       await trx
@@ -215,7 +223,9 @@ export class SqlMetadataStore implements MetadataStore {
         .where('repository', '=', repository)
         .where('digest', '=', digest)
         .executeTakeFirst();
-      return result.numDeletedRows > 0n;
+      const deleted = result.numDeletedRows > 0n;
+      if (deleted) await appendJournal(trx, journal, now());
+      return deleted;
     });
   }
 
@@ -245,13 +255,36 @@ export class SqlMetadataStore implements MetadataStore {
     return row ? { name: row.name, digest: row.digest, createdAt: row.created_at, updatedAt: row.updated_at } : null;
   }
 
-  async deleteTag(repository: string, tag: string): Promise<boolean> {
-    const result = await this.db
-      .deleteFrom('tags')
-      .where('repository', '=', repository)
-      .where('name', '=', tag)
-      .executeTakeFirst();
-    return result.numDeletedRows > 0n;
+  async deleteTag(repository: string, tag: string, journal: JournalEntry[] = []): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const result = await trx.deleteFrom('tags').where('repository', '=', repository).where('name', '=', tag).executeTakeFirst();
+      const deleted = result.numDeletedRows > 0n;
+      if (deleted) await appendJournal(trx, journal, now());
+      return deleted;
+    });
+  }
+
+  async readJournal(afterSeq: number, limit: number): Promise<JournaledEvent[]> {
+    const rows = await this.db.selectFrom('registry_events').selectAll().where('seq', '>', afterSeq).orderBy('seq').limit(limit).execute();
+    return rows.map((r) => ({ seq: Number(r.seq), name: r.name, payload: JSON.parse(r.payload) as unknown, createdAt: r.created_at }));
+  }
+
+  async journalCursor(consumer: string): Promise<number> {
+    const row = await this.db.selectFrom('event_cursors').select('seq').where('consumer', '=', consumer).executeTakeFirst();
+    return row ? Number(row.seq) : 0;
+  }
+
+  async saveJournalCursor(consumer: string, seq: number): Promise<void> {
+    await this.db
+      .insertInto('event_cursors')
+      .values({ consumer, seq })
+      .onConflict((oc) => oc.column('consumer').doUpdateSet({ seq }))
+      .execute();
+  }
+
+  async pruneJournal(seq: number, before: string): Promise<number> {
+    const result = await this.db.deleteFrom('registry_events').where('seq', '<=', seq).where('created_at', '<', before).executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   async listReferrers(repository: string, subjectDigest: string, artifactType?: string): Promise<ReferrerDescriptor[]> {
@@ -329,4 +362,12 @@ function toStoredManifest(row: Selectable<ManifestsTable>): StoredManifest {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
+}
+
+async function appendJournal(trx: Kysely<Database>, entries: JournalEntry[], at: string): Promise<void> {
+  if (entries.length === 0) return;
+  await trx
+    .insertInto('registry_events')
+    .values(entries.map((e) => ({ name: e.name, payload: JSON.stringify(e.payload), created_at: at })))
+    .execute();
 }
