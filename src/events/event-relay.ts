@@ -6,6 +6,11 @@ type JournalStore = Pick<MetadataStore, 'readJournal' | 'journalCursor' | 'saveJ
 
 const consumer = 'registry-events';
 const batchSize = 200;
+/**
+ * The cursor is saved at most this often (and at stop): a write per pushed manifest would cost
+ * the push path a quarter of its rate; a crash re-delivers at most this much (at least once).
+ */
+const cursorSaveMs = 1000;
 /** Delivered entries are kept this long (for inspection), then pruned. */
 const keepMs = 7 * 86_400_000;
 
@@ -20,6 +25,8 @@ export class EventRelay {
   private again = false;
   private timer: NodeJS.Timeout | null = null;
   private lastPrune = 0;
+  private savedCursor = 0;
+  private lastSave = 0;
 
   constructor(
     private readonly store: JournalStore,
@@ -31,6 +38,7 @@ export class EventRelay {
 
   async start(): Promise<void> {
     this.cursor = await this.store.journalCursor(consumer);
+    this.savedCursor = this.cursor;
     // A poke can be missed only by a crash; the poll picks up what was committed meanwhile.
     this.timer = setInterval(() => this.poke(), 1000);
     this.timer.unref();
@@ -43,6 +51,15 @@ export class EventRelay {
     this.timer = null;
     await this.running;
     await this.pump();
+    await this.saveCursor(true);
+  }
+
+  private async saveCursor(force: boolean): Promise<void> {
+    if (this.cursor === this.savedCursor || (!force && Date.now() - this.lastSave < cursorSaveMs)) return;
+    const cursor = this.cursor;
+    await this.store.saveJournalCursor(consumer, cursor);
+    this.savedCursor = cursor;
+    this.lastSave = Date.now();
   }
 
   poke(): void {
@@ -64,16 +81,14 @@ export class EventRelay {
       for (;;) {
         const batch = await this.store.readJournal(this.cursor, batchSize);
         if (batch.length === 0) break;
-        try {
-          for (const entry of batch) {
-            await this.events.deliver(entry.name, entry.payload);
-            this.cursor = entry.seq;
-          }
-        } finally {
-          await this.store.saveJournalCursor(consumer, this.cursor);
+        for (const entry of batch) {
+          await this.events.deliver(entry.name, entry.payload);
+          this.cursor = entry.seq;
         }
         if (batch.length < batchSize) break;
       }
+      // The poll comes back within a second and saves what a skipped save left behind.
+      await this.saveCursor(false);
       if (Date.now() - this.lastPrune > 3_600_000) {
         this.lastPrune = Date.now();
         const pruned = await this.store.pruneJournal(this.cursor, new Date(Date.now() - keepMs).toISOString());
