@@ -39,6 +39,9 @@ export async function agentApi(app: FastifyInstance, options: AgentApiOptions): 
 
   const schema = { hide: true, tags: ['agents'] };
   app.get('/api/v1/agent/:agent/ping', { schema }, async () => ({ ok: true }));
+  app.post<{ Params: { agent: string } }>('/api/v1/agent/:agent/started', { schema: { ...schema, params: { type: 'object', properties: { agent: agentName }, required: ['agent'] } } }, async (request) => ({
+    abandoned: await backend.started(request.params.agent),
+  }));
   app.post<{ Params: { agent: string }; Body: { platforms: string[] } }>(
     '/api/v1/agent/:agent/claim',
     {

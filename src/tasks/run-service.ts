@@ -163,6 +163,16 @@ export class RunService {
     return this.store.readLog(id, afterSeq);
   }
 
+  /** An agent starting under a name that still holds runs was restarted: those runs died with it. */
+  async abandonRunsOf(agent: string): Promise<string[]> {
+    const ids = await this.store.abandonRuns(agent, `the agent ${agent} restarted while running this run`);
+    for (const id of ids) {
+      const run = await this.store.getRun(id);
+      if (run) this.onChange(run);
+    }
+    return ids;
+  }
+
   /** Agents tell which platforms they run each time they ask for work (the in-process one too). */
   noteAgent(name: string, platforms: string[]): void {
     this.agents.set(name, { platforms, seen: Date.now() });

@@ -101,6 +101,8 @@ export interface RunStore {
   updateRun(id: string, patch: Partial<Pick<RunRecord, 'status' | 'startedAt' | 'finishedAt' | 'outputImages' | 'steps' | 'error' | 'leaseUntil'>>): Promise<void>;
   /** Asks a run to stop; a queued run ends Canceled at once (and its sealed secrets go). */
   requestCancel(id: string): Promise<boolean>;
+  /** Marks the runs `agent` still holds as Error (it restarted: they died with it); returns their ids. */
+  abandonRuns(agent: string, error: string): Promise<string[]>;
   /** Marks Running runs whose lease ran out as Error; returns their ids. */
   expireLeases(): Promise<string[]>;
   appendLog(id: string, text: string): Promise<void>;

@@ -130,6 +130,12 @@ export class SqlRunStore implements RunStore {
     return expired.map((r) => r.id);
   }
 
+  async abandonRuns(agent: string, error: string): Promise<string[]> {
+    const held = await this.db.selectFrom('runs').select('id').where('status', '=', 'Running').where('agent', '=', agent).execute();
+    for (const { id } of held) await this.updateRun(id, { status: 'Error', finishedAt: now(), error });
+    return held.map((r) => r.id);
+  }
+
   async appendLog(id: string, text: string): Promise<void> {
     await this.db.insertInto('run_logs').values({ run_id: id, text }).execute();
   }

@@ -24,6 +24,11 @@ export type RunOutcome = Pick<RunRecord, 'status' | 'error' | 'outputImages' | '
 export interface AgentBackend {
   /** The registry as this agent's engine reaches it, with its scheme. */
   registry(): { host: string; scheme: 'http' | 'https' };
+  /**
+   * Said once when an agent starts: runs still held under its name belonged to its previous
+   * life (it was killed) and end as Error now instead of when their lease runs out.
+   */
+  started(agent: string): Promise<string[]>;
   /** Atomically takes the oldest queued run for one of `platforms` (never the same run for two agents). */
   claim(agent: string, platforms: string[]): Promise<ClaimedRun | null>;
   /** Renews the lease; `held` is false once the run is no longer this agent's. */

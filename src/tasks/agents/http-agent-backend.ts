@@ -34,6 +34,10 @@ export class HttpAgentBackend implements AgentBackend {
     await this.call('GET', `${enc(agent)}/ping`);
   }
 
+  async started(agent: string): Promise<string[]> {
+    return ((await (await this.call('POST', `${enc(agent)}/started`)).json()) as { abandoned: string[] }).abandoned;
+  }
+
   async claim(agent: string, platforms: string[]): Promise<ClaimedRun | null> {
     const response = await this.call('POST', `${enc(agent)}/claim`, { platforms });
     return response.status === 204 ? null : ((await response.json()) as ClaimedRun);

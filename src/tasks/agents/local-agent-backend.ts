@@ -36,6 +36,10 @@ export class LocalAgentBackend implements AgentBackend {
     return this.registryAddress();
   }
 
+  started(agent: string): Promise<string[]> {
+    return this.runs.abandonRunsOf(agent);
+  }
+
   async claim(agent: string, platforms: string[]): Promise<ClaimedRun | null> {
     this.runs.noteAgent(agent, platforms);
     const run = await this.store.claimRun(agent, this.leaseSeconds, platforms);

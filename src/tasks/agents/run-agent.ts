@@ -61,8 +61,13 @@ export class RunAgent {
     this.id = name ?? `agent-${randomUUID().slice(0, 8)}`;
   }
 
-  /** Clears what an earlier life of this agent left on the engine, then starts taking runs. */
+  /** Ends what an earlier life of this agent left (runs on the server, objects on the engine), then takes runs. */
   async start(): Promise<void> {
+    const abandoned = await this.backend.started(this.id).catch((error: unknown) => {
+      this.log.error({ err: error }, 'could not report the start of this agent');
+      return [];
+    });
+    if (abandoned.length > 0) this.log.warn({ runs: abandoned }, 'runs this agent held before it restarted were marked Error');
     const removed = await this.runner.removeOrphans(this.id).catch((error: unknown) => {
       this.log.error({ err: error }, 'could not remove orphaned run objects');
       return 0;
