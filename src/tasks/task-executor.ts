@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { fetchSource, isRemoteContext, parseSourceLocation } from './sources/remote-source.js';
 import type { OutputImage, StepRecord } from './run-store.js';
 import type { LogSink, RegistryLogin, RunEnvironment, TaskRunner } from './task-runner.js';
 import type { TaskDefinition, TaskStep } from './task-file.js';
@@ -189,17 +190,28 @@ async function runWithRetries(
   const workdir = posix.join('/workspace', step.workingDirectory ?? task.workingDirectory ?? '');
   ctx.log(`Executing step ID: ${step.id}. Timeout(sec): ${step.timeout}, Working directory: '${workdir}', Network: '${network ?? ctx.env.network}'\n`);
   if (step.startDelay > 0) await sleep(step.startDelay * 1000, signal);
-  const once = (): Promise<number> => runOnce(step, task, ctx, outcome, signal, workdir, network, mounts);
+  // retryOnErrors needs the attempt's output: kept (the last 1 MiB) while it is logged.
+  let output = '';
+  const log = (text: string) => {
+    output = (output + text).slice(-1024 * 1024);
+    ctx.log(text);
+  };
+  const once = (): Promise<number> => runOnce(step, task, { ...ctx, log }, outcome, signal, workdir, network, mounts);
   if (step.type === 'push') return once();
   let lastFailure = 0;
   for (let repetition = 0; repetition <= step.repeat; repetition++) {
     let code = -1;
     for (let attempt = 0; attempt <= step.retries; attempt++) {
+      output = '';
       code = await once().catch((error: unknown) => {
         if (signal.aborted) throw runSignal.aborted ? runSignal.reason : new StepError(`step ${step.id} timed out after ${step.timeout}s`, null);
         throw error;
       });
       if (code === 0) break;
+      if (step.retryOnErrors.length > 0 && !step.retryOnErrors.some((e) => output.includes(e))) {
+        if (attempt < step.retries) ctx.log(`Step ID: ${step.id} exited with ${code}; its output has none of retryOnErrors, so no retry\n`);
+        break;
+      }
       if (attempt < step.retries) {
         ctx.log(`Step ID: ${step.id} exited with ${code}; retrying (${attempt + 1}/${step.retries}) in ${step.retryDelay}s\n`);
         await sleep(step.retryDelay * 1000, signal);
@@ -247,16 +259,27 @@ async function runOnce(
         volumeMounts: mounts,
         ports: step.ports,
         expose: step.expose,
+        cpus: step.cpus,
       },
       ctx.log,
       signal,
     );
   }
   if (step.type === 'build') {
-    const args = parseBuildArgs(step.build);
-    const context = await ctx.runner.workspaceArchive(ctx.env, posix.join(posix.relative('/workspace', workdir), args.context), mounts);
-    await ctx.runner.build(ctx.env, { context, dockerfile: args.dockerfile, tags: args.tags.length ? args.tags : [`berth-step-${step.id}:build`], buildArgs: args.buildArgs, target: args.target, logins: ctx.logins }, ctx.log, signal);
-    outcome.builtImages.push(...(args.tags.length ? args.tags : [`berth-step-${step.id}:build`]));
+    const args = parseBuildArgs(step.build, mergeEnv(task.env, step.env));
+    const tags = args.tags.length ? args.tags : [`berth-step-${step.id}:build`];
+    // A git or tarball context is fetched for the step (public sources: a URL holds no credentials).
+    const remote = isRemoteContext(args.context) ? await fetchSource(parseSourceLocation(args.context), null, signal, ctx.log) : null;
+    try {
+      const context = remote ? remote.archive() : await ctx.runner.workspaceArchive(ctx.env, posix.join(posix.relative('/workspace', workdir), args.context), mounts);
+      const { context: _context, tags: _tags, ...options } = args;
+      // The step's network (a declared one, by its engine name) unless --network names another.
+      const buildNetwork = args.network && args.network !== step.network ? args.network : network;
+      await ctx.runner.build(ctx.env, { ...options, context, tags, logins: ctx.logins, ...(buildNetwork ? { network: buildNetwork } : {}) }, ctx.log, signal);
+    } finally {
+      await remote?.dispose();
+    }
+    outcome.builtImages.push(...tags);
     return 0;
   }
   for (const reference of step.push) {
@@ -286,9 +309,27 @@ function mergeEnv(taskEnv: string[], stepEnv: string[]): string[] {
   return [...merged.values()];
 }
 
-export function parseBuildArgs(text: string): { tags: string[]; dockerfile: string; buildArgs: Record<string, string>; target: string | null; context: string } {
+interface BuildStepArgs {
+  tags: string[];
+  dockerfile: string;
+  buildArgs: Record<string, string>;
+  target: string | null;
+  context: string;
+  noCache?: boolean;
+  pull?: boolean;
+  labels?: Record<string, string>;
+  network?: string;
+  platform?: string;
+}
+
+/**
+ * The `docker build` arguments of a build step. `--build-arg NAME` without a value takes it from
+ * the step's environment, as the docker CLI would inside ACR's step container (never the agent's).
+ */
+export function parseBuildArgs(text: string, stepEnv: string[] = []): BuildStepArgs {
   const words = shellWords(text);
-  const result = { tags: [] as string[], dockerfile: 'Dockerfile', buildArgs: {} as Record<string, string>, target: null as string | null, context: '.' };
+  const result: BuildStepArgs = { tags: [], dockerfile: 'Dockerfile', buildArgs: {}, target: null, context: '.' };
+  const env = new Map(stepEnv.map((entry) => [entry.split('=')[0]!, entry.slice(entry.indexOf('=') + 1)]));
   const positional: string[] = [];
   for (let i = 0; i < words.length; i++) {
     const word = words[i]!;
@@ -300,10 +341,17 @@ export function parseBuildArgs(text: string): { tags: string[]; dockerfile: stri
       const arg = value();
       const eq = arg.indexOf('=');
       if (eq > 0) result.buildArgs[arg.slice(0, eq)] = arg.slice(eq + 1);
-      else result.buildArgs[arg] = process.env[arg] ?? '';
+      else if (env.has(arg)) result.buildArgs[arg] = env.get(arg)!;
     } else if (flag === '--target') result.target = value();
-    else if (flag === '--no-cache' || flag === '--pull' || flag === '-q' || flag === '--quiet') continue;
-    else if (flag === '--network' || flag === '--platform' || flag === '--label') value();
+    else if (flag === '--no-cache') result.noCache = true;
+    else if (flag === '--pull') result.pull = true;
+    else if (flag === '-q' || flag === '--quiet' || flag === '--rm' || flag === '--force-rm') continue;
+    else if (flag === '--label') {
+      const label = value();
+      const eq = label.indexOf('=');
+      result.labels = { ...result.labels, [eq > 0 ? label.slice(0, eq) : label]: eq > 0 ? label.slice(eq + 1) : '' };
+    } else if (flag === '--network') result.network = value();
+    else if (flag === '--platform') result.platform = value();
     else if (flag.startsWith('-')) throw new StepError(`unsupported build option ${flag}`, null);
     else positional.push(word);
   }

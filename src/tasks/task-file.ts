@@ -32,6 +32,10 @@ export interface TaskStep {
   ports: string[];
   expose: string[];
   pull: boolean;
+  /** Retry only when the failed attempt's output contains one of these (ACR's undocumented key). */
+  retryOnErrors: string[];
+  /** `--cpus` for a cmd step's container. */
+  cpus: number | null;
   exitedWith: number[] | null;
   exitedWithout: number[] | null;
   volumeMounts: Array<{ name: string; mountPath: string }>;
@@ -258,6 +262,12 @@ export function parseTaskFile(source: string, data: TemplateData, aliasFiles?: R
     const id = text(s.id, 'id') ?? `acb_step_${index}`;
     const where = `step "${id}"`;
     for (const key of Object.keys(s)) if (!stepKeys.has(key)) warnings.push(`${where}: unknown key "${key}" ignored`);
+    if (s.cache !== undefined) {
+      if (s.cache !== 'enabled' && s.cache !== 'disabled') throw invalid(`${where}: cache must be enabled or disabled`);
+      // ACR's registry cache needs BuildKit; builds here use the engine's classic builder.
+      if (s.cache === 'enabled') warnings.push(`${where}: cache: enabled is not supported (classic builder) and was ignored`);
+    }
+    if (s.isolation !== undefined && s.isolation !== 'default') warnings.push(`${where}: isolation applies to Windows only and was ignored`);
     if (/\s/.test(id)) throw invalid(`${where}: ids cannot contain spaces`);
     if (id === 'acb_root') throw invalid('"acb_root" is a reserved id');
     if (seen.has(id)) throw invalid(`duplicate step id "${id}"`);
@@ -296,6 +306,8 @@ export function parseTaskFile(source: string, data: TemplateData, aliasFiles?: R
       ports: list(s.ports, `${where} ports`),
       expose: list(s.expose, `${where} expose`),
       pull: bool(s.pull, `${where} pull`),
+      retryOnErrors: list(s.retryOnErrors, `${where} retryOnErrors`),
+      cpus: cpus(s.cpus, `${where} cpus`),
       exitedWith: codes(s.exitedWith, `${where} exitedWith`),
       exitedWithout: codes(s.exitedWithout, `${where} exitedWithout`),
       volumeMounts: mounts(s.volumeMounts, where),
@@ -322,6 +334,13 @@ export function parseTaskFile(source: string, data: TemplateData, aliasFiles?: R
 function imageAlias(cmd: string, aliases: Record<string, string>): string {
   const first = cmd.split(/\s/, 1)[0]!;
   return first in aliases ? aliases[first]! + cmd.slice(first.length) : cmd;
+}
+
+function cpus(value: unknown, key: string): number | null {
+  if (value === undefined || value === null) return null;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw invalid(`${key} must be a positive number of CPUs`);
+  return n;
 }
 
 function assertAcyclic(steps: TaskStep[]): void {

@@ -25,6 +25,12 @@ export interface BuildRequest {
   logins: RegistryLogin[];
   /** os/architecture[/variant] to build for (the engine needs emulation for a foreign one). */
   platform?: string;
+  noCache?: boolean;
+  /** Pull newer base images even when the engine has them. */
+  pull?: boolean;
+  labels?: Record<string, string>;
+  /** Another network than the run's own for RUN instructions. */
+  network?: string;
 }
 
 export interface ContainerRequest {
@@ -56,6 +62,8 @@ export interface ContainerRequest {
   /** `-p host:container` / `-p container` and `--expose` values. */
   ports?: string[];
   expose?: string[];
+  /** CPU limit (`--cpus`). */
+  cpus?: number | null;
 }
 
 export type LogSink = (text: string) => void;

@@ -107,6 +107,19 @@ describe('git and tarball contexts', () => {
     assert.match(taskRun.stdout, new RegExp(`commit=\\[${privateApp.commit}\\]`));
   });
 
+  it('a task file build step may take a git URL as its context', async () => {
+    const folder = tempDir('step-git');
+    writeFileSync(join(folder, 'acr-task.yaml'), `version: v1.1.0
+steps:
+  - build: -t src/step-git:{{.Run.ID}} ${git.url}/git/app.git#feature:docker
+  - cmd: src/step-git:{{.Run.ID}} cat /message.txt
+`);
+    const result = await cli(['run', '-f', 'acr-task.yaml', folder]);
+    assert.equal(result.status, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /Cloning .*app\.git at feature/);
+    assert.match(result.stdout, /from feature/);
+  });
+
   it('builds from a tarball URL', async () => {
     const result = await cli(['build', '-t', 'src/tarball:1', `${git.url}/files/context.tar.gz`]);
     assert.equal(result.status, 0, result.stderr + result.stdout);

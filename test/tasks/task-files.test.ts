@@ -202,6 +202,41 @@ steps:
   });
 });
 
+describe('more step options', () => {
+  it('--build-arg NAME takes the step env (never the agent\'s); retryOnErrors; cpus', async () => {
+    const context = tempDir('step-options');
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${image}\nARG GREETING\nARG BERTH_ADMIN_PASSWORD\nRUN echo "g=$GREETING p=[$BERTH_ADMIN_PASSWORD]" > /out\n`);
+    const { status, stdout } = await runFile(`version: v1.1.0
+env: ["GREETING=from-task-env"]
+steps:
+  - build: -t berth-step-args:{{.Run.ID}} --build-arg GREETING --build-arg BERTH_ADMIN_PASSWORD --label team=core .
+    env: ["GREETING=from-step-env"]
+  - cmd: berth-step-args:{{.Run.ID}} cat /out
+  - id: glitchy
+    cmd: ${image} sh -c "echo transient-glitch; exit 3"
+    retries: 2
+    retryDelay: 0
+    retryOnErrors: ["transient"]
+    ignoreErrors: true
+  - id: broken
+    cmd: ${image} sh -c "echo hard-failure; exit 4"
+    retries: 2
+    retryDelay: 0
+    retryOnErrors: ["transient"]
+    ignoreErrors: true
+  - id: limited
+    cmd: ${image} sh -c "cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us"
+    cpus: 0.5
+`, [], context);
+    assert.equal(status, 0, stdout);
+    assert.match(stdout, /g=from-step-env p=\[\]/);
+    assert.equal(stdout.match(/Step ID: glitchy exited with 3; retrying/g)?.length, 2);
+    assert.match(stdout, /Step ID: broken exited with 4; its output has none of retryOnErrors, so no retry/);
+    assert.ok(!/Step ID: broken exited with 4; retrying/.test(stdout));
+    assert.match(stdout, /^50000\b/m);
+  });
+});
+
 describe('the docker built-in', () => {
   it('works through the run\'s engine proxy, and whatever its docker CLI creates goes with the run', async () => {
     const { status, stdout, run: record } = await runFile(`version: v1.1.0

@@ -88,7 +88,10 @@ export class DockerTaskRunner implements TaskRunner {
       buildargs: request.buildArgs,
       ...(request.target ? { target: request.target } : {}),
       ...(request.platform ? { platform: request.platform } : {}),
-      networkmode: env.network,
+      ...(request.noCache ? { nocache: true } : {}),
+      ...(request.pull ? { pull: 'true' } : {}),
+      ...(request.labels ? { labels: request.labels } : {}),
+      networkmode: request.network ?? env.network,
       registryconfig,
       forcerm: true,
       abortSignal: signal,
@@ -156,7 +159,13 @@ export class DockerTaskRunner implements TaskRunner {
       ...(request.user ? { User: request.user } : {}),
       Labels: labels(env),
       ExposedPorts: exposed,
-      HostConfig: { NetworkMode: network, Binds: binds, Privileged: request.privileged ?? false, PortBindings: bindings },
+      HostConfig: {
+        NetworkMode: network,
+        Binds: binds,
+        Privileged: request.privileged ?? false,
+        PortBindings: bindings,
+        ...(request.cpus ? { NanoCpus: Math.round(request.cpus * 1e9) } : {}),
+      },
       NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: request.name ? [request.name] : [] } } },
     });
     if (request.context) await container.putArchive(request.context as unknown as NodeJS.ReadableStream, { path: '/workspace' });
