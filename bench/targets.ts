@@ -41,7 +41,8 @@ function stopChild(child: ChildProcess): Promise<void> {
 
 export async function startBerthTarget(port: number): Promise<Target> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-berth-'));
-  const child = spawn(process.execPath, [cli, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'warn', '--auth', 'none'], {
+  // As ./berth starts it (see the flag's reason there).
+  const child = spawn(process.execPath, ['--no-memory-reducer', cli, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'warn', '--auth', 'none'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';

@@ -52,7 +52,7 @@ export async function pushMonolithic(client: BenchClient, repo: string, blob: Bu
   expectStatus(await client.call('PUT', withDigest(location, digest), blob, { 'Content-Type': 'application/octet-stream' }), 201, 'put blob');
 }
 
-async function pushChunked(client: BenchClient, repo: string, blob: Buffer, digest: string, chunkSize: number): Promise<void> {
+export async function pushChunked(client: BenchClient, repo: string, blob: Buffer, digest: string, chunkSize: number): Promise<void> {
   const started = expectStatus(await client.call('POST', `/v2/${repo}/blobs/uploads/`), 202, 'start upload');
   let location = started.headers.location as string;
   for (let offset = 0; offset < blob.length; offset += chunkSize) {

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-memory-reducer
 import { Command, CommanderError } from 'commander';
 import { SettingsError } from '../config/settings.js';
 import { registerServeCommand } from './serve-command.js';

@@ -33,7 +33,8 @@ export async function startBerth(
 ): Promise<BerthProcess> {
   const dataDir = options.dataDir ?? tempDir('data');
   const dataDirFlag = options.omitDataDirFlag ? [] : ['--data-dir', dataDir];
-  const args = [cliPath, 'serve', '--listen', '127.0.0.1:0', ...dataDirFlag, ...(options.args ?? [])];
+  // As ./berth starts it (see the flag's reason there).
+  const args = ['--no-memory-reducer', cliPath, 'serve', '--listen', '127.0.0.1:0', ...dataDirFlag, ...(options.args ?? [])];
   const child = spawn(process.execPath, args, {
     // Rate limits off by default so suites that fire many requests are not throttled; the
     // rate-limit tests switch them on.
