@@ -29,13 +29,16 @@ describe('run queue', () => {
       const { openSqliteDatabase } = await import(${JSON.stringify(new URL('../../src/metadata/sql/sqlite.js', import.meta.url).href)});
       const { SqlRunStore } = await import(${JSON.stringify(new URL('../../src/metadata/sql/sql-run-store.js', import.meta.url).href)});
       const store = new SqlRunStore(await openSqliteDatabase(process.argv[1]));
+      // Both start at the same moment (process start-up times differ), then work like agents do.
+      await new Promise((r) => setTimeout(r, Math.max(0, Number(process.argv[3]) - Date.now())));
       const claimed = [];
-      for (;;) { const run = await store.claimRun(process.argv[2], 30); if (!run) break; claimed.push(run.id); await new Promise((r) => setTimeout(r, 2)); }
+      for (;;) { const run = await store.claimRun(process.argv[2], 30); if (!run) break; claimed.push(run.id); await new Promise((r) => setTimeout(r, 10)); }
       console.log(JSON.stringify(claimed));
     `;
+    const startAt = String(Date.now() + 3000);
     const agent = (name: string) =>
       new Promise<string[]>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--input-type=module', '-e', script, path, name]);
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script, path, name, startAt]);
         let out = '';
         let err = '';
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
