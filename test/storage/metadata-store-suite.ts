@@ -5,7 +5,8 @@ import type { ManifestRecord, MetadataStore } from '../../src/metadata/metadata-
 
 const d = (c: string): string => `sha256:${c.repeat(64).slice(0, 64)}`;
 
-function manifest(repository: string, digest: string, extra: Partial<ManifestRecord> = {}): ManifestRecord {
+/** A minimal manifest record (also used by the event relay's tests). */
+export function manifest(repository: string, digest: string, extra: Partial<ManifestRecord> = {}): ManifestRecord {
   return {
     repository,
     digest,

@@ -4,23 +4,11 @@ import { join } from 'node:path';
 import { openSqliteMetadataStore } from '../../src/metadata/sql/sqlite.js';
 import { RegistryEvents } from '../../src/events/registry-events.js';
 import { EventRelay } from '../../src/events/event-relay.js';
-import type { ManifestRecord } from '../../src/metadata/metadata-store.js';
+import { manifest as storedManifest } from '../storage/metadata-store-suite.js';
 import { tempDir } from '../helpers/berth-process.js';
 
 const digest = (n: number) => `sha256:${String(n).padStart(64, '0')}`;
-const manifest = (n: number): ManifestRecord => ({
-  repository: 'relay/repo',
-  digest: digest(n),
-  mediaType: 'application/vnd.oci.image.manifest.v1+json',
-  size: 2,
-  content: Buffer.from('{}'),
-  artifactType: null,
-  configMediaType: null,
-  configDigest: null,
-  subjectDigest: null,
-  annotations: null,
-  platform: null,
-});
+const manifest = (n: number) => storedManifest('relay/repo', digest(n));
 const quietLog = { error: () => undefined, info: () => undefined };
 
 async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
