@@ -3,6 +3,7 @@ import { adminCredentials, cliPath, repoRoot, type BerthProcess } from './berth-
 import { run } from './commands.js';
 import { api } from './management.js';
 import { ensureBusyboxImage } from './fixtures.js';
+import { basicAuth } from './oci-client.js';
 
 /** Logs docker in to `berth` and pushes the busybox fixture as base/busybox:1 (what builds start FROM). */
 export async function publishBaseImage(berth: BerthProcess): Promise<string> {
@@ -38,4 +39,34 @@ export async function leftovers(berth: BerthProcess): Promise<string> {
     found += await run('docker', ['volume', 'ls', '-q', '--filter', filter]);
   }
   return found.trim();
+}
+
+/** A run record as the management API returns it (the fields the task suites look at). */
+export interface RunView {
+  id: string;
+  status: string;
+  agent: string | null;
+  error: string | null;
+  outputImages: Array<{ registry?: string; repository: string; tag: string; digest: string }>;
+  steps: Array<{ id: string; status: string; exitCode: number | null }>;
+}
+
+export async function runRecord(berth: BerthProcess, id: string): Promise<RunView> {
+  return (await api<RunView>(berth.url, adminCredentials, 'GET', `/api/v1/runs/${id}`)).body;
+}
+
+/** Polls the run until it reaches one of `statuses`. */
+export async function waitForRun(berth: BerthProcess, id: string, statuses: string[], timeoutMs = 60_000): Promise<RunView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const record = await runRecord(berth, id);
+    if (statuses.includes(record.status)) return record;
+    if (Date.now() > deadline) throw new Error(`run ${id} is still ${record.status}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The run's log so far (`task logs` would follow a queued or running run until it ends). */
+export async function runLog(berth: BerthProcess, id: string): Promise<string> {
+  return (await fetch(`${berth.url}/api/v1/runs/${id}/logs`, { headers: { Authorization: basicAuth(adminCredentials) } })).text();
 }

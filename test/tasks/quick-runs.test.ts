@@ -5,37 +5,19 @@ import { join } from 'node:path';
 import { adminCredentials, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { run } from '../helpers/commands.js';
 import { api } from '../helpers/management.js';
-import { berthCliAsync, leftovers, publishBaseImage } from '../helpers/task-helpers.js';
+import { berthCliAsync, leftovers, publishBaseImage, runRecord as taskRunRecord, waitForRun, type RunView } from '../helpers/task-helpers.js';
 
 let berth: BerthProcess;
 const configDir = tempDir('tasks-cli');
 process.env.DOCKER_CONFIG = join(tempDir('tasks-docker'), 'docker');
 
-interface RunView {
-  id: string;
-  status: string;
-  error: string | null;
-  outputImages: Array<{ repository: string; tag: string; digest: string }>;
-  steps: Array<{ id: string; status: string }>;
-}
 
 function berthCli(args: string[], input?: string) {
   return berthCliAsync(configDir, args, input);
 }
 
-async function runRecord(id: string): Promise<RunView> {
-  return (await api<RunView>(berth.url, adminCredentials, 'GET', `/api/v1/runs/${id}`)).body;
-}
-
-async function waitForStatus(id: string, statuses: string[], timeoutMs = 60_000): Promise<RunView> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const record = await runRecord(id);
-    if (statuses.includes(record.status)) return record;
-    if (Date.now() > deadline) throw new Error(`run ${id} is ${record.status}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const runRecord = (id: string) => taskRunRecord(berth, id);
+const waitForStatus = (id: string, statuses: string[], timeoutMs?: number) => waitForRun(berth, id, statuses, timeoutMs);
 
 
 before(async () => {

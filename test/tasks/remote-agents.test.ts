@@ -6,21 +6,13 @@ import BetterSqlite3 from 'better-sqlite3';
 import { join } from 'node:path';
 import { adminCredentials, cliPath, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { run } from '../helpers/commands.js';
-import { api } from '../helpers/management.js';
-import { berthCliAsync, leftovers, publishBaseImage } from '../helpers/task-helpers.js';
+import { berthCliAsync, leftovers, publishBaseImage, runLog, runRecord as taskRunRecord, waitForRun } from '../helpers/task-helpers.js';
 
 const agentKey = 'remote-agent-key-for-the-tests';
 const configDir = tempDir('remote-agents-cli');
 process.env.DOCKER_CONFIG = join(tempDir('remote-agents-docker'), 'docker');
 let berth: BerthProcess;
 
-interface RunView {
-  id: string;
-  status: string;
-  agent: string | null;
-  error: string | null;
-  outputImages: Array<{ repository: string; tag: string; digest: string }>;
-}
 
 interface AgentProcess {
   child: ChildProcess;
@@ -55,17 +47,8 @@ async function startAgent(name: string, extraArgs: string[] = []): Promise<Agent
 }
 
 const cli = (args: string[], input?: string) => berthCliAsync(configDir, args, input);
-const runRecord = async (id: string) => (await api<RunView>(berth.url, adminCredentials, 'GET', `/api/v1/runs/${id}`)).body;
-
-async function waitFor(id: string, statuses: string[], timeoutMs = 60_000): Promise<RunView> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const record = await runRecord(id);
-    if (statuses.includes(record.status)) return record;
-    if (Date.now() > deadline) throw new Error(`run ${id} is still ${record.status}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const runRecord = (id: string) => taskRunRecord(berth, id);
+const waitFor = (id: string, statuses: string[], timeoutMs?: number) => waitForRun(berth, id, statuses, timeoutMs);
 
 before(async () => {
   // No agent inside the server: whatever runs, a remote agent ran it.
@@ -201,8 +184,7 @@ steps:
       await new Promise((r) => setTimeout(r, 3000));
       assert.equal((await runRecord(id)).status, 'Queued', 'the amd64-only agent leaves it alone');
       // The log so far (task logs would follow the queued run until it ends).
-      const basic = `Basic ${Buffer.from(`admin:${adminCredentials.password}`).toString('base64')}`;
-      const waiting = await (await fetch(`${berth.url}/api/v1/runs/${id}/logs`, { headers: { Authorization: basic } })).text();
+      const waiting = await runLog(berth, id);
       assert.match(waiting, /Waiting for an agent that runs linux\/arm64: none has asked for work in the last 5 minutes \(agents run linux\/amd64\)/);
 
       arm = await startAgent('remote-arm', ['--platform', 'linux/arm64']);
@@ -241,8 +223,7 @@ steps:
     try {
       const done = await waitFor(id, ['Succeeded', 'Failed', 'Error']);
       assert.equal(done.status, 'Succeeded', done.error ?? '');
-      const basic = `Basic ${Buffer.from(`admin:${adminCredentials.password}`).toString('base64')}`;
-      const log = await (await fetch(`${berth.url}/api/v1/runs/${id}/logs`, { headers: { Authorization: basic } })).text();
+      const log = await runLog(berth, id);
       assert.match(log, /value=\*\*\* len=18/);
       assert.ok(!log.includes('queued-secret-4711'));
     } finally {

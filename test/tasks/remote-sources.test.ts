@@ -6,7 +6,7 @@ import { adminCredentials, startBerth, tempDir, type BerthProcess } from '../hel
 import { run } from '../helpers/commands.js';
 import { api } from '../helpers/management.js';
 import { createRepository, startGitServer, type GitServer } from '../helpers/git-server.js';
-import { berthCliAsync, leftovers, publishBaseImage } from '../helpers/task-helpers.js';
+import { berthCliAsync, leftovers, publishBaseImage, runRecord as taskRunRecord } from '../helpers/task-helpers.js';
 
 const gitToken = 'ghp_berthTestToken0123456789';
 const configDir = tempDir('sources-cli');
@@ -16,16 +16,10 @@ let git: GitServer;
 let app: { commit: string; extraCommit?: string };
 let privateApp: { commit: string };
 
-interface RunView {
-  id: string;
-  status: string;
-  error: string | null;
-  outputImages: Array<{ repository: string; tag: string; digest: string }>;
-}
 
 const cli = (args: string[]) => berthCliAsync(configDir, args);
 const runIdOf = (stdout: string) => /Queued a run with ID: (cb\d+)/.exec(stdout)![1]!;
-const runRecord = async (id: string) => (await api<RunView>(berth.url, adminCredentials, 'GET', `/api/v1/runs/${id}`)).body;
+const runRecord = (id: string) => taskRunRecord(berth, id);
 const imageFile = async (image: string, path: string) => (await run('docker', ['run', '--rm', '--network', 'none', image, 'cat', path])).trim();
 
 before(async () => {
