@@ -9,7 +9,8 @@ import type { AuthStore } from './auth-store.js';
 import { Authorizer } from './authorizer.js';
 import { AuthRegistryAccess, registerAuthentication, type HttpAuthComponents } from './http-auth.js';
 import { IdentityService } from './identity-service.js';
-import { LoginThrottle, TokenBucketLimiter } from './rate-limits.js';
+import { LoginThrottle, RequestRateLimits } from './rate-limits.js';
+import { TokenRealm } from './token-realm.js';
 import { RegistrySettings } from './registry-settings.js';
 import { tokenEndpoint } from './token-endpoint.js';
 import { TokenService } from './token-service.js';
@@ -50,7 +51,16 @@ export async function setUpAccessControl(app: FastifyInstance, store: AuthStore,
     identities,
     authorizer: new Authorizer(identities, registrySettings),
     tokens,
-    limiter: new TokenBucketLimiter(settings.rateLimit.requestsPerSecond, settings.rateLimit.burst),
+    limiter: new RequestRateLimits(settings.rateLimit),
+    realm: new TokenRealm({
+      publicUrl: settings.publicUrl,
+      listenHost: settings.host,
+      tls: settings.tls !== null,
+      boundPort: () => {
+        const address = app.server.address();
+        return typeof address === 'object' && address ? address.port : settings.port;
+      },
+    }),
     throttle: new LoginThrottle(settings.loginThrottle.maxFailures, settings.loginThrottle.windowSeconds),
     audit,
   };

@@ -8,7 +8,8 @@ import { accessGrants, type Authorizer } from './authorizer.js';
 import { describeIdentity, identityKey, type Identity, type RequestAuth } from './identity.js';
 import type { IdentityService } from './identity-service.js';
 import type { DockerAction } from './permissions.js';
-import type { LoginThrottle, TokenBucketLimiter } from './rate-limits.js';
+import type { LoginThrottle, RequestRateLimits } from './rate-limits.js';
+import type { TokenRealm } from './token-realm.js';
 import type { TokenService } from './token-service.js';
 
 declare module 'fastify' {
@@ -21,7 +22,8 @@ export interface HttpAuthComponents {
   identities: IdentityService;
   authorizer: Authorizer;
   tokens: TokenService;
-  limiter: TokenBucketLimiter;
+  limiter: RequestRateLimits;
+  realm: TokenRealm;
   throttle: LoginThrottle;
   audit: AuditLog;
 }
@@ -32,25 +34,27 @@ const unauthenticated = new Set(['/healthz', '/readyz', '/metrics', '/oauth2/tok
 /** Remote agents present the agent key, not a registry identity (see agent-api). */
 const agentApiPrefix = '/api/v1/agent/';
 
-export function serviceName(request: FastifyRequest): string {
-  return request.host;
-}
-
 /** `WWW-Authenticate: Bearer realm=…,service=…[,scope=…][,error=…]` for the Docker token flow. */
-export function bearerChallenge(request: FastifyRequest, scope?: string, error?: string): string {
-  let value = `Bearer realm="${request.protocol}://${request.host}/oauth2/token",service="${serviceName(request)}"`;
+export function bearerChallenge(realm: TokenRealm, request: FastifyRequest, scope?: string, error?: string): string {
+  let value = `Bearer realm="${realm.realm(request)}",service="${realm.service()}"`;
   if (scope) value += `,scope="${scope}"`;
   if (error) value += `,error="${error}"`;
   return value;
 }
 
-export function unauthorized(request: FastifyRequest, message: string, scope?: { type: string; name: string; actions: string[] }, error?: string): RegistryError {
+export function unauthorized(
+  realm: TokenRealm,
+  request: FastifyRequest,
+  message: string,
+  scope?: { type: string; name: string; actions: string[] },
+  error?: string,
+): RegistryError {
   const scopeText = scope ? `${scope.type}:${scope.name}:${scope.actions.join(',')}` : undefined;
   return new RegistryError(
     'UNAUTHORIZED',
     message,
     scope ? scope.actions.map((a) => ({ Type: scope.type, Name: scope.name, Action: a })) : undefined,
-    { headers: { 'WWW-Authenticate': bearerChallenge(request, scopeText, error) } },
+    { headers: { 'WWW-Authenticate': bearerChallenge(realm, request, scopeText, error) } },
   );
 }
 
@@ -95,8 +99,10 @@ export function registerAuthentication(app: FastifyInstance, components: HttpAut
     request.auth = await identify(components, request);
     const context = currentRequestContext();
     if (context) context.actor = describeIdentity(request.auth.identity);
-    const key = request.auth.anonymous ? `ip:${request.ip}` : identityKey(request.auth.identity);
-    const wait = components.limiter.take(key);
+    const caller = request.auth.anonymous
+      ? { anonymous: true as const, address: request.ip }
+      : { anonymous: false as const, identity: identityKey(request.auth.identity) };
+    const wait = components.limiter.take(caller, request.method);
     if (wait > 0) {
       throw new RegistryError('TOOMANYREQUESTS', 'too many requests', undefined, { headers: { 'Retry-After': String(wait) } });
     }
@@ -109,20 +115,20 @@ async function identify(components: HttpAuthComponents, request: FastifyRequest)
   if (/^basic /i.test(header)) {
     const credentials = parseBasic(header);
     const identity = credentials && (await verifyLogin(components, request, credentials.name, credentials.password, 'basic'));
-    if (!identity) throw unauthorized(request, 'invalid username or password');
+    if (!identity) throw unauthorized(components.realm, request, 'invalid username or password');
     return { identity, access: null, anonymous: false };
   }
   if (/^bearer /i.test(header)) {
     try {
-      const claims = await components.tokens.verify(header.slice(7).trim());
+      const claims = await components.tokens.verify(header.slice(7).trim(), components.realm.service());
       if (claims.typ !== 'access') throw new Error('not an access token');
       const identity: Identity = claims.kind === 'anonymous' ? { kind: 'anonymous' } : subjectOnly(claims.kind, claims.sub ?? '');
       return { identity, access: claims.access ?? [], anonymous: false };
     } catch {
-      throw unauthorized(request, 'invalid or expired token', undefined, 'invalid_token');
+      throw unauthorized(components.realm, request, 'invalid or expired token', undefined, 'invalid_token');
     }
   }
-  throw unauthorized(request, 'unsupported authorization scheme');
+  throw unauthorized(components.realm, request, 'unsupported authorization scheme');
 }
 
 /** A Bearer token names its subject but not its current rights; those are loaded when needed. */
@@ -173,7 +179,7 @@ export class AuthRegistryAccess implements RegistryAccess {
     const auth = request.auth!;
     const need = requirementOf(route, request.method);
     if (need.kind === 'login') {
-      if (auth.anonymous) throw unauthorized(request, 'authentication required');
+      if (auth.anonymous) throw unauthorized(this.components.realm, request, 'authentication required');
       return;
     }
     const scope =
@@ -181,11 +187,11 @@ export class AuthRegistryAccess implements RegistryAccess {
         ? { type: 'registry', name: 'catalog', actions: ['*'] }
         : { type: 'repository', name: need.name, actions: need.action === 'push' ? ['pull', 'push'] : [need.action] };
     if (await this.holds(auth, need)) return;
-    if (auth.anonymous) throw unauthorized(request, 'authentication required', scope);
+    if (auth.anonymous) throw unauthorized(this.components.realm, request, 'authentication required', scope);
     if (auth.access !== null) {
       const live = await liveIdentity(this.components, auth);
       if (live && (await this.holds({ ...auth, identity: live, access: null }, need))) {
-        throw unauthorized(request, 'token lacks the required scope', scope, 'insufficient_scope');
+        throw unauthorized(this.components.realm, request, 'token lacks the required scope', scope, 'insufficient_scope');
       }
     }
     throw new RegistryError('DENIED', `requested access to the resource is denied for ${describeIdentity(auth.identity)}`, scope);

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError } from '../registry/errors.js';
-import { parseBasic, serviceName, verifyLogin, type HttpAuthComponents } from './http-auth.js';
+import { parseBasic, verifyLogin, type HttpAuthComponents } from './http-auth.js';
 import type { Identity } from './identity.js';
 import { parseScopes } from './permissions.js';
 
@@ -32,7 +32,7 @@ export async function tokenEndpoint(app: FastifyInstance, components: HttpAuthCo
   const respond = async (request: FastifyRequest, reply: FastifyReply, identity: Identity, scopes: string[], refresh: string | null) => {
     const granted = await components.authorizer.grants(identity, parseScopes(scopes));
     const subject = identity.kind === 'anonymous' ? '' : identity.name;
-    const issued = await components.tokens.issueAccess(identity.kind, subject, granted, serviceName(request));
+    const issued = await components.tokens.issueAccess(identity.kind, subject, granted, components.realm.service());
     return reply.header('Cache-Control', 'no-store').send({
       token: issued.token,
       access_token: issued.token,
@@ -58,7 +58,7 @@ export async function tokenEndpoint(app: FastifyInstance, components: HttpAuthCo
       await loginSucceeded(request, identity, 'token');
     }
     const offline = query.offline_token === 'true' && identity.kind !== 'anonymous';
-    const refresh = offline && identity.kind !== 'anonymous' ? await components.tokens.issueRefresh(identity.kind, identity.name, identity.stamp, serviceName(request)) : null;
+    const refresh = offline && identity.kind !== 'anonymous' ? await components.tokens.issueRefresh(identity.kind, identity.name, identity.stamp, components.realm.service()) : null;
     return respond(request, reply, identity, list(query.scope), refresh);
   });
 
@@ -72,14 +72,14 @@ export async function tokenEndpoint(app: FastifyInstance, components: HttpAuthCo
       const identity = await verifyLogin(components, request, username, password, 'password');
       if (!identity || identity.kind === 'anonymous') throw loginFailed();
       await loginSucceeded(request, identity, 'password');
-      const refresh = await components.tokens.issueRefresh(identity.kind, identity.name, identity.stamp, serviceName(request));
+      const refresh = await components.tokens.issueRefresh(identity.kind, identity.name, identity.stamp, components.realm.service());
       return respond(request, reply, identity, scopes, refresh);
     }
     if (grant === 'refresh_token') {
       const token = typeof form.refresh_token === 'string' ? form.refresh_token : '';
       let identity: Identity | null = null;
       try {
-        const claims = await components.tokens.verify(token);
+        const claims = await components.tokens.verify(token, components.realm.service());
         if (claims.typ === 'refresh' && claims.kind !== 'anonymous' && claims.sub) {
           identity = await components.identities.currentIdentity(claims.kind, claims.sub, claims.stamp);
         }

@@ -57,10 +57,10 @@ export class TokenService {
     return this.sign({ typ: 'refresh', kind, stamp }, subject, audience, now, this.lifetimes.refreshSeconds);
   }
 
-  /** Verifies signature, issuer and expiry. Throws on any problem. */
-  async verify(token: string): Promise<BerthClaims> {
+  /** Verifies signature, issuer, audience (this registry's service name) and expiry. Throws on any problem. */
+  async verify(token: string, audience: string): Promise<BerthClaims> {
     const cached = this.verified.get(token);
-    if (cached && (cached.exp ?? 0) * 1000 > Date.now()) return cached;
+    if (cached && (cached.exp ?? 0) * 1000 > Date.now() && cached.aud === audience) return cached;
     const { kid } = decodeProtectedHeader(token);
     let key = this.keys.find((k) => k.kid === kid);
     if (!key) {
@@ -68,7 +68,7 @@ export class TokenService {
       key = this.keys.find((k) => k.kid === kid);
     }
     if (!key) throw new Error('unknown signing key');
-    const { payload } = await jwtVerify(token, key.publicKey, { issuer, algorithms: [algorithm] });
+    const { payload } = await jwtVerify(token, key.publicKey, { issuer, audience, algorithms: [algorithm] });
     const claims = payload as BerthClaims;
     if (this.verified.size > 10_000) this.verified.clear();
     this.verified.set(token, claims);

@@ -15,6 +15,7 @@ export function registerServeCommand(program: Command): void {
     .option('--auth <mode>', 'required (default) or none: no authentication at all, for local experiments')
     .option('--secret-key-file <file>', 'key for secrets at rest (or BERTH_SECRET_KEY; default: generated in the data dir)')
     .option('--no-local-agent', 'execute no runs in the server itself (env BERTH_LOCAL_AGENT=false); remote agents only')
+    .option('--public-url <url>', 'URL clients use to reach the registry (env BERTH_PUBLIC_URL); names the token realm and service')
     .option('--agent-key-file <file>', 'key that remote agents (berth agent) present (or BERTH_AGENT_KEY); without one the agent API is off')
     .action(async (options: SettingsOverrides) => {
       const settings = resolveSettings(options);

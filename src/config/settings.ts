@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { acrPresets, type RateLimitPolicy, type RateLimitPreset } from '../auth/rate-limits.js';
 
 export type AuthMode = 'required' | 'none';
 
@@ -11,8 +12,16 @@ export interface Settings {
   tls: { certFile: string; keyFile: string } | null;
   logLevel: string;
   auth: AuthMode;
-  /** Per identity; 0 requests per second switches the limit off. */
-  rateLimit: { requestsPerSecond: number; burst: number };
+  /** Signed-in identities unlimited unless asked; anonymous callers per address. */
+  rateLimit: RateLimitPolicy;
+  /** The URL clients use (behind a proxy, a DNS name): names the token realm and service. */
+  publicUrl: URL | null;
+  http: {
+    /** An upload body that sends nothing for this long is cut off (0 = never). */
+    bodyIdleSeconds: number;
+    /** On SIGTERM, requests still running after this long are cut off. */
+    shutdownDrainSeconds: number;
+  };
   loginThrottle: { maxFailures: number; windowSeconds: number };
   tokenLifetimes: { accessSeconds: number; refreshSeconds: number };
   webhookRetry: { initialBackoffMs: number; maxBackoffMs: number; giveUpAfterHours: number };
@@ -45,9 +54,12 @@ export interface SettingsOverrides {
   /** commander's --no-local-agent */
   localAgent?: boolean;
   agentKeyFile?: string;
+  publicUrl?: string;
 }
 
 interface ConfigFile {
+  publicUrl?: string;
+  http?: { bodyIdleSeconds?: number; shutdownDrainSeconds?: number };
   runLeaseSeconds?: number;
   localAgent?: boolean;
   agentKeyFile?: string;
@@ -59,7 +71,7 @@ interface ConfigFile {
   tls?: { cert?: string; key?: string };
   logLevel?: string;
   auth?: string;
-  rateLimit?: { requestsPerSecond?: number; burst?: number };
+  rateLimit?: { requestsPerSecond?: number; burst?: number; preset?: string; anonymous?: { requestsPerSecond?: number; burst?: number } };
   loginThrottle?: { maxFailures?: number; windowSeconds?: number };
   tokens?: { accessSeconds?: number; refreshSeconds?: number };
   webhooks?: { initialBackoffMs?: number; maxBackoffMs?: number; giveUpAfterHours?: number };
@@ -88,7 +100,7 @@ function readConfigFile(path: string): ConfigFile {
   const parsed: unknown = parseYaml(text);
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new SettingsError(`config file ${path} must be a YAML mapping`);
-  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases', 'localAgent', 'agentKeyFile', 'runLeaseSeconds']);
+  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases', 'localAgent', 'agentKeyFile', 'runLeaseSeconds', 'publicUrl', 'http']);
   const unknown = Object.keys(parsed).filter((k) => !known.has(k));
   if (unknown.length > 0) throw new SettingsError(`config file ${path}: unknown keys ${unknown.join(', ')}`);
   return parsed as ConfigFile;
@@ -115,8 +127,20 @@ export function resolveSettings(overrides: SettingsOverrides, processEnv: NodeJS
     logLevel: overrides.logLevel ?? env.BERTH_LOG_LEVEL ?? file.logLevel ?? 'info',
     auth,
     rateLimit: {
-      requestsPerSecond: number('rate limit', env.BERTH_RATE_LIMIT_RPS ?? file.rateLimit?.requestsPerSecond ?? 100),
-      burst: number('rate limit burst', env.BERTH_RATE_LIMIT_BURST ?? file.rateLimit?.burst ?? 300),
+      authenticated: {
+        requestsPerSecond: number('rate limit', env.BERTH_RATE_LIMIT_RPS ?? file.rateLimit?.requestsPerSecond ?? 0),
+        burst: number('rate limit burst', env.BERTH_RATE_LIMIT_BURST ?? file.rateLimit?.burst ?? 300),
+      },
+      anonymous: {
+        requestsPerSecond: number('anonymous rate limit', env.BERTH_ANONYMOUS_RATE_LIMIT_RPS ?? file.rateLimit?.anonymous?.requestsPerSecond ?? 100),
+        burst: number('anonymous rate limit burst', env.BERTH_ANONYMOUS_RATE_LIMIT_BURST ?? file.rateLimit?.anonymous?.burst ?? 1000),
+      },
+      preset: ratePreset(env.BERTH_RATE_LIMIT_PRESET ?? file.rateLimit?.preset),
+    },
+    publicUrl: publicUrl(overrides.publicUrl ?? env.BERTH_PUBLIC_URL ?? file.publicUrl),
+    http: {
+      bodyIdleSeconds: number('body idle timeout', env.BERTH_BODY_IDLE_SECONDS ?? file.http?.bodyIdleSeconds ?? 60),
+      shutdownDrainSeconds: number('shutdown drain time', env.BERTH_SHUTDOWN_DRAIN_SECONDS ?? file.http?.shutdownDrainSeconds ?? 30),
     },
     loginThrottle: {
       maxFailures: number('login failures', env.BERTH_LOGIN_MAX_FAILURES ?? file.loginThrottle?.maxFailures ?? 10),
@@ -140,6 +164,24 @@ export function resolveSettings(overrides: SettingsOverrides, processEnv: NodeJS
     runLeaseSeconds: Math.max(3, number('run lease', env.BERTH_RUN_LEASE_SECONDS ?? file.runLeaseSeconds ?? 30)),
     taskImageAliases: Object.fromEntries(Object.entries(file.taskImageAliases ?? {}).map(([k, v]) => [k, String(v)])),
   };
+}
+
+function ratePreset(value: string | undefined): RateLimitPreset | null {
+  if (value === undefined || value === 'none') return null;
+  if (value in acrPresets) return value as RateLimitPreset;
+  throw new SettingsError(`invalid rate limit preset "${value}": use ${Object.keys(acrPresets).join(', ')} or none`);
+}
+
+function publicUrl(value: string | undefined): URL | null {
+  if (value === undefined) return null;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new SettingsError(`invalid public URL "${value}": expected http(s)://host[:port]`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new SettingsError(`invalid public URL "${value}": use http or https`);
+  return url;
 }
 
 function flag(what: string, value: string): boolean {
@@ -179,7 +221,12 @@ export function describeSettings(settings: Settings): Record<string, unknown> {
     tls: settings.tls ? { cert: settings.tls.certFile, key: settings.tls.keyFile } : 'off',
     logLevel: settings.logLevel,
     auth: settings.auth,
-    rateLimit: settings.rateLimit.requestsPerSecond > 0 ? settings.rateLimit : 'off',
+    rateLimit: {
+      authenticated: settings.rateLimit.preset ?? (settings.rateLimit.authenticated.requestsPerSecond > 0 ? settings.rateLimit.authenticated : 'off'),
+      anonymousPerAddress: settings.rateLimit.anonymous.requestsPerSecond > 0 ? settings.rateLimit.anonymous : 'off',
+    },
+    publicUrl: settings.publicUrl?.href ?? 'none (realm and service from the listen address)',
+    http: settings.http,
     loginThrottle: settings.loginThrottle,
     tokenLifetimes: settings.tokenLifetimes,
     webhookRetry: settings.webhookRetry,

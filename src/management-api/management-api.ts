@@ -17,6 +17,7 @@ import type { TaskService } from '../tasks/task-service.js';
 import { taskRoutes } from './task-routes.js';
 import type { SecretStore } from '../secrets/secret-store.js';
 import { secretRoutes } from './secret-routes.js';
+import type { BodyIdlePolicy } from '../streams/request-body.js';
 
 export interface ManagementApiOptions {
   access: AccessManagement;
@@ -29,6 +30,7 @@ export interface ManagementApiOptions {
   tasks: TaskService;
   secrets: SecretStore;
   version: string;
+  bodyIdle: BodyIdlePolicy;
 }
 
 const name = { type: 'string', minLength: 1, maxLength: 64 } as const;
@@ -57,16 +59,18 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
   const ctx = (request: FastifyRequest): AuditContext => contexts.get(request) ?? { actor: 'anonymous', client: request.ip };
   const requester = (request: FastifyRequest): Requester => requesters.get(request) ?? { kind: 'anonymous', name: '' };
 
-  app.addHook('preHandler', async (request) => {
+  // onRequest, before any body is read or validated: an anonymous caller learns nothing about a
+  // route's schema, and an unauthorised upload is refused before its bytes are taken.
+  app.addHook('onRequest', async (request) => {
     if (request.routeOptions.url === '/api/v1/openapi.json') return;
     if (!options.auth) {
       contexts.set(request, { actor: 'anonymous', client: request.ip });
       return;
     }
     const auth = request.auth!;
-    if (auth.anonymous) throw unauthorized(request, 'authentication required');
+    if (auth.anonymous) throw unauthorized(options.auth.realm, request, 'authentication required');
     const identity = await liveIdentity(options.auth, auth);
-    if (!identity) throw unauthorized(request, 'authentication required');
+    if (!identity) throw unauthorized(options.auth.realm, request, 'authentication required');
     // Routes marked 'authenticated' check finer permissions themselves (import: push on targets).
     const openToAll = request.routeOptions.config.access === 'authenticated';
     if (!openToAll && !options.auth.identities.isOwner(identity)) {
@@ -245,7 +249,7 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
 
   webhookRoutes(app, options.webhooks, ctx);
   importRoutes(app, options.imports, requester);
-  runRoutes(app, options.runs, ctx);
+  runRoutes(app, options.runs, ctx, options.bodyIdle);
   taskRoutes(app, options.tasks, ctx);
   secretRoutes(app, options.secrets);
 

@@ -3,14 +3,15 @@ import type { Readable } from 'node:stream';
 import type { AuditContext } from '../audit/audit-log.js';
 import { RegistryError } from '../registry/errors.js';
 import type { RunService } from '../tasks/run-service.js';
+import { streamedBodyParser, type BodyIdlePolicy } from '../streams/request-body.js';
 import { finalStatuses, runStatuses, type RunStatus } from '../tasks/run-store.js';
 
 const idParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[a-z0-9]{1,20}$' } }, required: ['id'] } as const;
 
 /** /api/v1/contexts and /api/v1/runs: quick builds and runs, their history and logs. */
-export function runRoutes(app: FastifyInstance, runs: RunService, ctx: (request: FastifyRequest) => AuditContext): void {
+export function runRoutes(app: FastifyInstance, runs: RunService, ctx: (request: FastifyRequest) => AuditContext, bodyIdle: BodyIdlePolicy): void {
   const tags = ['runs'];
-  app.addContentTypeParser(['application/x-tar', 'application/octet-stream'], (_request, payload, done) => done(null, payload));
+  app.addContentTypeParser(['application/x-tar', 'application/octet-stream'], streamedBodyParser(bodyIdle));
 
   app.post('/api/v1/contexts', { schema: { tags, summary: 'Upload a source context (a tar archive) for a run' } }, async (request, reply) => {
     if (!request.body || typeof (request.body as Readable).pipe !== 'function') throw new RegistryError('INVALID_REQUEST', 'send the context as application/x-tar');

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import { RegistryError } from '../registry/errors.js';
 import type { ByteRange } from '../storage/blob-store.js';
+import { guardErrors } from '../streams/request-body.js';
 
 /** Entries per page when a client does not say `n`, and the most it may ask for. */
 export const defaultPageSize = 1000;
@@ -29,7 +30,7 @@ export function contentLengthOf(request: FastifyRequest): number | null {
 /** The request body as a stream (the registry plugin's content parser hands it over unread). */
 export function bodyStream(request: FastifyRequest): Readable {
   const body = request.body as Readable | undefined;
-  return body && typeof (body as Readable).pipe === 'function' ? body : request.raw;
+  return body && typeof (body as Readable).pipe === 'function' ? body : guardErrors(request.raw);
 }
 
 export function hasBody(request: FastifyRequest): boolean {

@@ -7,12 +7,15 @@ import { BlobHandlers } from './blob-handlers.js';
 import { ManifestHandlers } from './manifest-handlers.js';
 import { allowedMethods, matchRegistryRoute, type RegistryRoute } from './routes.js';
 import type { RegistryAccess } from './access.js';
+import { streamedBodyParser, type BodyIdlePolicy } from '../streams/request-body.js';
 
 export interface RegistryApiOptions {
   blobs: BlobService;
   manifests: ManifestService;
   metrics: RegistryMetrics;
   access: RegistryAccess;
+  /** How long an upload body may send nothing before it is cut off. */
+  bodyIdle: BodyIdlePolicy;
 }
 
 async function sendEmptyObject(reply: FastifyReply): Promise<FastifyReply> {
@@ -26,7 +29,7 @@ export async function registryApi(app: FastifyInstance, options: RegistryApiOpti
 
   // Bodies are streamed to storage by the handlers, never buffered by the framework.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+  app.addContentTypeParser('*', streamedBodyParser(options.bodyIdle));
 
   app.addHook('onSend', async (_request, reply) => {
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');

@@ -1,5 +1,6 @@
 import { randomUUID, type Hash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { BlobStore, ByteRange } from '../storage/blob-store.js';
 import type { MetadataStore, UploadSession } from '../metadata/metadata-store.js';
 import type { RegistryEvents } from '../events/registry-events.js';
@@ -203,10 +204,11 @@ export class BlobService {
       },
     });
     this.runningHashes.delete(session.id);
-    // pipe() does not forward errors: a source that fails mid-stream (a dropped import download)
-    // must fail this append, not the process.
-    data.once('error', (error) => tap.destroy(error));
-    const newSize = await this.blobs.appendUpload(session.id, session.size, data.pipe(tap));
+    // pipeline, not pipe(): a source that fails mid-stream (an aborted PATCH, a dropped import
+    // download) destroys the tap, and the store's own pipeline reports it. The tap's errors are
+    // handled from here on, while the store is still preparing the file.
+    pipeline(data, tap).catch(() => undefined);
+    const newSize = await this.blobs.appendUpload(session.id, session.size, tap);
     const received = newSize - session.size;
     const expected = contentLength ?? rangeLength;
     if (expected !== null && received !== expected) {

@@ -25,6 +25,7 @@ import { agentApi } from '../agent-api/agent-api.js';
 import { composeTasks } from './compose-tasks.js';
 import { EventRelay } from '../events/event-relay.js';
 import { createHttpApp } from './http-app.js';
+import type { BodyIdlePolicy } from '../streams/request-body.js';
 
 export interface BerthServer {
   app: FastifyInstance;
@@ -63,9 +64,13 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     isReady: async () => !closing && (await metadata.repositoryExists('readiness-probe'), true),
   });
   const accessControl = await setUpAccessControl(app, new SqlAuthStore(db), settings);
+  const bodyIdle: BodyIdlePolicy = {
+    idleMs: settings.http.bodyIdleSeconds * 1000,
+    onIdle: (request) => app.log.warn({ method: request.method, url: request.url }, 'request body idle: connection closed'),
+  };
   const blobs = new BlobService(blobStore, metadata, events);
   const manifests = new ManifestService(blobStore, metadata, events);
-  await app.register(registryApi, { blobs, manifests, metrics, access: accessControl.registryAccess });
+  await app.register(registryApi, { blobs, manifests, metrics, access: accessControl.registryAccess, bodyIdle });
   const webhookStore = new SqlWebhookStore(db);
   const dispatcher = new WebhookDispatcher(webhookStore, app.log, {
     ...defaultDeliveryPolicy,
@@ -99,6 +104,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     tasks,
     secrets,
     version: berthVersion,
+    bodyIdle,
   });
 
   return {
@@ -119,7 +125,18 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     },
     async close() {
       closing = true;
-      await app.close();
+      // In-flight requests may finish, for a while: a client that never does must not keep
+      // the server from stopping (and a stalled body would hold it for ever).
+      const drainDeadline = setTimeout(() => {
+        app.log.warn({ seconds: settings.http.shutdownDrainSeconds }, 'shutdown drain time over: closing remaining connections');
+        app.server.closeAllConnections();
+      }, settings.http.shutdownDrainSeconds * 1000);
+      drainDeadline.unref();
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(drainDeadline);
+      }
       await relay.stop();
       await dispatcher.stop();
       await imports.stop();

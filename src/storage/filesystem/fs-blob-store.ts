@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobStore, ByteRange } from '../blob-store.js';
+import { guardErrors } from '../../streams/request-body.js';
 
 const digestShape = /^(sha256|sha512):([a-f0-9]{64}|[a-f0-9]{128})$/;
 const uploadIdShape = /^[a-f0-9-]{36}$/;
@@ -75,6 +76,7 @@ export class FilesystemBlobStore implements BlobStore {
 
   async appendUpload(id: string, offset: number, data: Readable): Promise<number> {
     const path = this.uploadPath(id);
+    guardErrors(data);
     await truncate(path, offset);
     // No fsync per chunk: bytes lost to a power cut are caught when the digest is verified at
     // completion (the hash is rebuilt from disk after a restart). commitUpload syncs once.

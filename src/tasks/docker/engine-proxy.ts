@@ -3,6 +3,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 
 /** Engine API calls that create objects: containers, networks and volumes get the run's labels. */
 const labelledCreates = /^\/(containers|networks|volumes)\/create$/;
@@ -70,14 +71,16 @@ export class EngineProxy {
         response.writeHead(engine.statusCode ?? 502, engine.headers);
         // Long polls (wait, events) answer headers long before any body; the CLI waits for them.
         response.flushHeaders();
-        engine.pipe(response);
+        // pipeline, not pipe(): a client or engine that drops the connection must end this
+        // exchange, not raise an unhandled 'error'.
+        pipeline(engine, response).catch(() => undefined);
       });
       upstream.on('error', (error) => {
         if (!response.headersSent) response.writeHead(502, { 'Content-Type': 'text/plain' });
         response.end(`engine unreachable: ${error.message}`);
       });
       if (body) upstream.end(body);
-      else request.pipe(upstream);
+      else pipeline(request, upstream).catch(() => undefined);
     } catch (error) {
       if (!response.headersSent) response.writeHead(400, { 'Content-Type': 'text/plain' });
       response.end((error as Error).message);
