@@ -41,7 +41,7 @@ export async function setUpAccessControl(app: FastifyInstance, store: AuthStore,
   const registrySettings = new RegistrySettings(store);
   const tokens = new TokenService(store, settings.tokenLifetimes);
   await tokens.init();
-  const audit = new AuditLog(store);
+  const audit = new AuditLog(store, 50, (error, retained) => app.log.error({ err: error, retained }, 'audit records not stored yet; retrying'));
   const management = new AccessManagement(store, identities, tokens, registrySettings, audit);
   if (settings.auth === 'none') {
     process.stderr.write('berth: WARNING: --auth none: anyone who can reach this port can read, write and delete everything.\n');

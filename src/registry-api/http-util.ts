@@ -80,7 +80,7 @@ export function parseContentRange(value: string | undefined): ByteRange | null {
   const match = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(value.trim());
   if (!match) throw new RegistryError('BLOB_UPLOAD_INVALID', 'invalid Content-Range', { contentRange: value }, { status: 416 });
   const range = { start: Number(match[1]), end: Number(match[2]) };
-  if (range.end < range.start) throw new RegistryError('BLOB_UPLOAD_INVALID', 'invalid Content-Range', { contentRange: value }, { status: 416 });
+  if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.end < range.start) throw new RegistryError('BLOB_UPLOAD_INVALID', 'invalid Content-Range', { contentRange: value }, { status: 416 });
   return range;
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID, type Hash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { guardErrors } from '../streams/request-body.js';
 import type { BlobStore, ByteRange } from '../storage/blob-store.js';
 import type { MetadataStore, UploadSession } from '../metadata/metadata-store.js';
 import type { RegistryEvents } from '../events/registry-events.js';
@@ -88,7 +88,12 @@ export class BlobService {
     const at = new Date().toISOString();
     const session: UploadSession = { id: randomUUID(), repository, size: 0, createdAt: at, updatedAt: at };
     await this.blobs.createUpload(session.id);
-    await this.metadata.createUpload(session);
+    try {
+      await this.metadata.createUpload(session);
+    } catch (error) {
+      await this.blobs.deleteUpload(session.id).catch(() => undefined);
+      throw error;
+    }
     return session;
   }
 
@@ -113,6 +118,10 @@ export class BlobService {
       if (range && range.start !== session.size) {
         data.resume();
         throw rangeError(session, 'chunk does not start where the upload ends');
+      }
+      if (range && contentLength !== null && contentLength !== range.end - range.start + 1) {
+        data.resume();
+        throw rangeError(session, `Content-Range covers ${range.end - range.start + 1} bytes but Content-Length is ${contentLength}`);
       }
       const updated = await this.append(session, data, contentLength, range ? range.end - range.start + 1 : null);
       return { ...updated, received: updated.size - session.size };
@@ -175,9 +184,11 @@ export class BlobService {
 
   async cancelUpload(repository: string, id: string): Promise<void> {
     await this.session(repository, id);
-    await this.metadata.deleteUpload(id);
-    await this.blobs.deleteUpload(id);
+    // The bytes first: when the database cannot take the delete (a full disk), the space held by
+    // the upload is what must come back, and a session without its file reads as empty.
     this.runningHashes.delete(id);
+    await this.blobs.deleteUpload(id);
+    await this.metadata.deleteUpload(id);
   }
 
   private async session(repository: string, id: string): Promise<UploadSession> {
@@ -204,11 +215,12 @@ export class BlobService {
       },
     });
     this.runningHashes.delete(session.id);
-    // pipeline, not pipe(): a source that fails mid-stream (an aborted PATCH, a dropped import
-    // download) destroys the tap, and the store's own pipeline reports it. The tap's errors are
-    // handled from here on, while the store is still preparing the file.
-    pipeline(data, tap).catch(() => undefined);
-    const newSize = await this.blobs.appendUpload(session.id, session.size, tap);
+    // A source that fails mid-stream (an aborted PATCH, a dropped import download) fails the
+    // tap, and the store's pipeline reports it; the tap's errors count as handled from here on,
+    // while the store is still preparing the file. pipe(), unlike pipeline, leaves the source
+    // alive when the store fails (a full disk), so the client still gets an answer.
+    guardErrors(data).once('error', (error) => tap.destroy(error));
+    const newSize = await this.blobs.appendUpload(session.id, session.size, data.pipe(guardErrors(tap)));
     const received = newSize - session.size;
     const expected = contentLength ?? rangeLength;
     if (expected !== null && received !== expected) {

@@ -23,6 +23,7 @@ export type RegistryErrorCode =
   | 'NOT_FOUND'
   | 'INVALID_REQUEST'
   | 'CONFLICT'
+  | 'UNAVAILABLE'
   | 'INTERNAL_ERROR';
 
 const defaultStatus: Record<RegistryErrorCode, number> = {
@@ -46,6 +47,7 @@ const defaultStatus: Record<RegistryErrorCode, number> = {
   NOT_FOUND: 404,
   INVALID_REQUEST: 400,
   CONFLICT: 409,
+  UNAVAILABLE: 503,
   INTERNAL_ERROR: 500,
 };
 
@@ -70,4 +72,19 @@ export class RegistryError extends Error {
     if (this.detail !== undefined) entry.detail = this.detail;
     return { errors: [entry] };
   }
+}
+
+const storageFullCodes = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
+
+/** True when an error (or its cause) says the disk or quota is full, from the filesystem or SQLite. */
+export function isStorageFull(error: unknown): boolean {
+  for (let e = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && storageFullCodes.has(e.code)) return true;
+  }
+  return false;
+}
+
+/** What a client is told when a write failed for want of space: 507, and nothing half-stored. */
+export function storageFullError(): RegistryError {
+  return new RegistryError('UNAVAILABLE', 'storage is full: the registry cannot store more data until space is freed; reads still work', undefined, { status: 507 });
 }

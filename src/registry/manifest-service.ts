@@ -2,7 +2,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import type { ManifestRecord, MetadataStore, ReferrerDescriptor, StoredManifest } from '../metadata/metadata-store.js';
 import type { RegistryEvents } from '../events/registry-events.js';
 import { RegistryError } from './errors.js';
-import { assertRepositoryName, parseDigest, parseManifestReference } from './reference.js';
+import { assertRepositoryName, isTag, parseDigest, parseManifestReference, type ManifestReference } from './reference.js';
 import { digestOf } from './digest.js';
 import { isImageConfigType, parseManifest, type Descriptor } from './manifest.js';
 
@@ -62,7 +62,7 @@ export class ManifestService {
 
   async get(repository: string, reference: string): Promise<StoredManifest> {
     assertRepositoryName(repository);
-    const ref = parseManifestReference(reference);
+    const ref = await this.lookupReference(repository, reference);
     const manifest =
       ref.kind === 'tag'
         ? await this.metadata.getManifestByTag(repository, ref.tag)
@@ -74,7 +74,7 @@ export class ManifestService {
   /** By digest: the manifest and all its tags. By tag: only the tag (OCI 1.1). */
   async delete(repository: string, reference: string): Promise<void> {
     assertRepositoryName(repository);
-    const ref = parseManifestReference(reference);
+    const ref = await this.lookupReference(repository, reference);
     if (ref.kind === 'tag') {
       const journal = [this.events.journalEntry('tag.deleted', { repository, tag: ref.tag })];
       if (!(await this.metadata.deleteTag(repository, ref.tag, journal))) throw await this.unknown(repository, 'MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference });
@@ -89,6 +89,17 @@ export class ManifestService {
       throw await this.unknown(repository, 'MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference });
     }
     this.events.committed();
+  }
+
+  /**
+   * A reference to look up. Only a push refuses a malformed tag (TAG_INVALID); a lookup by one
+   * names nothing there is, so it is unknown (404), as the conformance suite and Distribution say.
+   */
+  private async lookupReference(repository: string, reference: string): Promise<ManifestReference> {
+    if (!reference.includes(':') && !isTag(reference)) {
+      throw await this.unknown(repository, 'MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference });
+    }
+    return parseManifestReference(reference);
   }
 
   async listTags(repository: string, last: string | undefined, limit: number): Promise<string[]> {

@@ -14,6 +14,20 @@ export const MediaType = {
   dockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
 } as const;
 
+/** The withdrawn OCI artifact manifest, which some tools (oras 1.0-rc) still push. */
+const ociArtifactManifest = 'application/vnd.oci.artifact.manifest.v1+json';
+const jsonMediaType = /^application\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\+json$/;
+
+/**
+ * A manifest is served with its media type as Content-Type, so only JSON types may be stored:
+ * a body declared (or sent) as text/html would otherwise run as a page on the registry's origin.
+ * Beyond the image types, a type the body itself declares may be any `application/…+json`.
+ */
+function isArtifactManifestType(mediaType: string, declaredInBody: boolean): boolean {
+  if (mediaType === ociArtifactManifest) return true;
+  return declaredInBody && jsonMediaType.test(mediaType);
+}
+
 /** Layers that registries never hold (Windows base layers and OCI non-distributable layers). */
 const foreignLayerTypes = new Set([
   'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
@@ -112,6 +126,9 @@ export function parseManifest(content: Uint8Array, contentType: string | undefin
     (headerType && headerType !== 'application/json' ? headerType : Array.isArray(m.manifests) ? MediaType.ociIndex : MediaType.ociManifest);
 
   const known = [MediaType.ociManifest, MediaType.ociIndex, MediaType.dockerManifest, MediaType.dockerManifestList] as string[];
+  if (!known.includes(mediaType) && !isArtifactManifestType(mediaType, bodyType !== undefined)) {
+    throw invalid(`unsupported manifest media type "${mediaType}"`, { mediaType });
+  }
   if (known.includes(mediaType) && m.schemaVersion !== 2) throw invalid('schemaVersion must be 2');
 
   const subject = m.subject === undefined ? null : parseDescriptor(m.subject, 'subject');

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
-import { RegistryError } from '../registry/errors.js';
+import { RegistryError, isStorageFull, storageFullError } from '../registry/errors.js';
 import type { RegistryMetrics } from '../observability/metrics.js';
 import type { Settings } from '../config/settings.js';
 import { runWithRequestContext } from '../events/request-context.js';
@@ -51,6 +51,10 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   app.addHook('onRequest', async (request, reply) => {
     request.routeLabel = request.routeOptions.url ?? 'unknown';
     reply.header('X-Request-Id', request.id);
+    // Stored content (manifests, blobs) must never run as a page on this origin, whatever type
+    // it claims; the API's answers are data, never documents (a portal sets its own policy).
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'; sandbox");
   });
   app.addHook('onResponse', async (request, reply) => {
     const seconds = reply.elapsedTime / 1000;
@@ -69,6 +73,10 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       const allowed = error.validation.map((v) => (v.params as { allowedValues?: unknown[] }).allowedValues).find(Array.isArray);
       const message = allowed ? `${error.message} (${allowed.join(', ')})` : error.message;
       return reply.code(400).type('application/json').send(new RegistryError('INVALID_REQUEST', message).toBody());
+    }
+    if (isStorageFull(error)) {
+      request.log.error({ err: error }, 'storage full');
+      return reply.code(507).type('application/json').send(storageFullError().toBody());
     }
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 500;
     if (status >= 500) request.log.error({ err: error }, 'request failed');

@@ -81,7 +81,13 @@ export class FilesystemBlobStore implements BlobStore {
     // No fsync per chunk: bytes lost to a power cut are caught when the digest is verified at
     // completion (the hash is rebuilt from disk after a restart). commitUpload syncs once.
     const out = createWriteStream(path, { flags: 'r+', start: offset });
-    await pipeline(data, out);
+    try {
+      await pipeline(data, out);
+    } catch (error) {
+      // A failed chunk never counts, so its bytes are only taking space (a full disk, an abort).
+      await truncate(path, offset).catch(() => undefined);
+      throw error;
+    }
     return offset + out.bytesWritten;
   }
 
