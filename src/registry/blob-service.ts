@@ -1,6 +1,6 @@
 import { randomUUID, type Hash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
-import { guardErrors } from '../streams/request-body.js';
+import { failWithSource, guardErrors } from '../streams/request-body.js';
 import type { BlobStore, ByteRange } from '../storage/blob-store.js';
 import type { MetadataStore, UploadSession } from '../metadata/metadata-store.js';
 import type { RegistryEvents } from '../events/registry-events.js';
@@ -219,7 +219,7 @@ export class BlobService {
     // tap, and the store's pipeline reports it; the tap's errors count as handled from here on,
     // while the store is still preparing the file. pipe(), unlike pipeline, leaves the source
     // alive when the store fails (a full disk), so the client still gets an answer.
-    guardErrors(data).once('error', (error) => tap.destroy(error));
+    failWithSource(data, tap);
     const newSize = await this.blobs.appendUpload(session.id, session.size, data.pipe(guardErrors(tap)));
     const received = newSize - session.size;
     const expected = contentLength ?? rangeLength;

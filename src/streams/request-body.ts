@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { Stream } from 'node:stream';
+import type { Readable, Stream, Writable } from 'node:stream';
 
 const ignore = (): void => undefined;
 const guarded = new WeakSet<Stream>();
@@ -65,4 +65,19 @@ export function streamedBodyParser(policy: BodyIdlePolicy) {
   return (_request: unknown, payload: IncomingMessage, done: (error: Error | null, body?: unknown) => void): void => {
     done(null, takeStreamedBody(payload, policy));
   };
+}
+
+/**
+ * Fails `target` when `source` fails or closes before its end, including when that already
+ * happened: a body reset before its handler read a byte is destroyed by the time it is piped,
+ * emits nothing more, and would leave whoever waits on `target` waiting for ever.
+ */
+export function failWithSource(source: Readable, target: Writable): void {
+  guardErrors(source);
+  const fail = (): void => {
+    if (!source.readableEnded) target.destroy(source.errored ?? Object.assign(new Error('request body aborted'), { code: 'ECONNRESET' }));
+  };
+  if (source.destroyed) return fail();
+  source.once('error', fail);
+  source.once('close', fail);
 }
