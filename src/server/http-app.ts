@@ -5,6 +5,10 @@ import { RegistryError, isStorageFull, storageFullError } from '../registry/erro
 import type { RegistryMetrics } from '../observability/metrics.js';
 import type { Settings } from '../config/settings.js';
 import { runWithRequestContext } from '../events/request-context.js';
+import { discardUnreadBody } from '../streams/request-body.js';
+
+/** What is read and dropped of a body whose request was already answered (see onResponse). */
+const maxDiscardedBodyBytes = 32 * 1024 * 1024;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -57,6 +61,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'; sandbox");
   });
   app.addHook('onResponse', async (request, reply) => {
+    // An answer sent before its request's body was all read (refused, failed mid-upload): the
+    // rest would otherwise sit unread in front of the connection's next request.
+    discardUnreadBody(request.raw, maxDiscardedBodyBytes);
     const seconds = reply.elapsedTime / 1000;
     metrics.observe(request.routeLabel, request.method, reply.statusCode, seconds);
     request.log.info(

@@ -81,3 +81,20 @@ export function failWithSource(source: Readable, target: Writable): void {
   source.once('error', fail);
   source.once('close', fail);
 }
+
+/**
+ * Reads and drops what is left of a body its handler did not read (a refused or failed upload),
+ * so the client receives the answer instead of a broken pipe, and the connection stays usable.
+ * Past `maxBytes` the connection is closed instead: nobody is owed a free gigabyte of reading.
+ */
+export function discardUnreadBody(request: IncomingMessage, maxBytes: number): void {
+  if (request.complete || request.destroyed || request.readableEnded) return;
+  guardErrors(request);
+  const socket = request.socket;
+  const start = socket.bytesRead;
+  request.unpipe();
+  request.on('data', () => {
+    if (socket.bytesRead - start > maxBytes) request.destroy();
+  });
+  request.resume();
+}

@@ -179,9 +179,9 @@ describe('manifest validation', () => {
     assert.equal(await suite.client.errorCode(res), 'SIZE_INVALID');
   });
 
-  it('invalid tags are TAG_INVALID; unknown manifests MANIFEST_UNKNOWN; unknown repositories NAME_UNKNOWN', async () => {
+  it('pushing to an invalid tag is TAG_INVALID; unknown manifests MANIFEST_UNKNOWN; unknown repositories NAME_UNKNOWN', async () => {
     await suite.client.pushImage('val/known', 'v1');
-    const badTag = await suite.client.request('GET', `/v2/val/known/manifests/${'t'.repeat(129)}`);
+    const badTag = await suite.client.request('PUT', `/v2/val/known/manifests/${'t'.repeat(129)}`, { body: '{}', headers: { 'Content-Type': mediaTypes.ociManifest } });
     assert.equal(badTag.status, 400);
     assert.equal(await suite.client.errorCode(badTag), 'TAG_INVALID');
     const unknownTag = await suite.client.request('GET', '/v2/val/known/manifests/nope');

@@ -10,18 +10,33 @@ import { SqlMetadataStore } from './sql-metadata-store.js';
  * once), while an immediate one waits up to busy_timeout: what several processes (agents) need.
  */
 class ImmediateTransactionDriver extends SqliteDriver {
+  constructor(private readonly database: BetterSqlite3.Database, config: ConstructorParameters<typeof SqliteDriver>[0]) {
+    super(config);
+  }
+
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+
+  /**
+   * SQLite rolls a transaction back itself after some errors (SQLITE_FULL among them); a second
+   * rollback would fail and hide the error that matters ("cannot rollback - no transaction").
+   */
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    if (this.database.inTransaction) await super.rollbackTransaction(connection);
   }
 }
 
 class ImmediateSqliteDialect extends SqliteDialect {
-  constructor(private readonly options: ConstructorParameters<typeof SqliteDialect>[0]) {
+  constructor(
+    private readonly database: BetterSqlite3.Database,
+    private readonly options: ConstructorParameters<typeof SqliteDialect>[0],
+  ) {
     super(options);
   }
 
   override createDriver(): Driver {
-    return new ImmediateTransactionDriver(this.options);
+    return new ImmediateTransactionDriver(this.database, this.options);
   }
 }
 
@@ -41,7 +56,7 @@ export async function openSqliteDatabase(path: string): Promise<Kysely<Database>
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect(database, { database }) });
   await migrateToLatest(db, 'sqlite');
   return db;
 }
