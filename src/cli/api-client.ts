@@ -1,4 +1,5 @@
-import { currentLogin, type StoredLogin } from './credentials.js';
+import { knownLogins, loginFor, type StoredLogin } from './credentials.js';
+import { invocation } from './invocation.js';
 
 export class CliError extends Error {}
 
@@ -33,7 +34,12 @@ export class ApiClient {
   constructor(private readonly login: StoredLogin) {}
 
   static fromStoredLogin(): ApiClient {
-    const login = currentLogin();
+    const { registry } = invocation();
+    const login = loginFor(registry);
+    if (!login && registry !== undefined) {
+      const known = knownLogins();
+      throw new CliError(`not logged in to a registry called "${registry}"${known.length ? `; logged in to: ${known.join(', ')}` : ''}: run \`berth login <server-url> -n ${registry} -u USER -p PASS\``);
+    }
     if (!login) throw new CliError('not logged in: run `berth login <server-url> -u USER -p PASS` first');
     return new ApiClient(login);
   }

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 
 export interface StoredLogin {
   server: string;
+  /** What `-r/--registry` may call it (`berth login -n NAME`), besides its host. */
+  name?: string;
   username: string;
   /** A refresh token from the server's token endpoint; the password itself is never stored. */
   refreshToken: string | null;
@@ -44,6 +46,26 @@ export function saveLogin(login: StoredLogin): void {
 export function currentLogin(): StoredLogin | null {
   const file = read();
   return file.current ? (file.servers[file.current] ?? null) : null;
+}
+
+/**
+ * The login `-r/--registry` names: by its name, its host (`host:port`), its URL, or, as az's
+ * registry names are, the first label of its host; the current login when none is named.
+ */
+export function loginFor(registry: string | undefined): StoredLogin | null {
+  if (registry === undefined) return currentLogin();
+  const logins = Object.values(read().servers);
+  const byName = logins.filter((l) => l.name === registry);
+  if (byName.length === 1) return byName[0]!;
+  const host = (l: StoredLogin): string => new URL(l.server).host;
+  const exact = logins.filter((l) => host(l) === registry || l.server === registry.replace(/\/+$/, '') || host(l) === registry.split('/')[0]);
+  if (exact.length === 1) return exact[0]!;
+  const byLabel = logins.filter((l) => new URL(l.server).hostname.split('.')[0] === registry);
+  return byLabel.length === 1 ? byLabel[0]! : null;
+}
+
+export function knownLogins(): string[] {
+  return Object.values(read().servers).map((l) => (l.name ? `${l.name} (${l.server})` : l.server));
 }
 
 export function removeLogin(server?: string): string | null {

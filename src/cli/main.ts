@@ -13,13 +13,18 @@ import { registerRunCommands } from './commands/runs.js';
 import { registerTaskCommands } from './commands/task.js';
 import { registerSecretCommands } from './commands/secret.js';
 import { CliError } from './api-client.js';
+import { setInvocation } from './invocation.js';
 import { berthVersion } from '../version.js';
 
 const program = new Command()
   .name('berth')
   .description('Berth: a self-hosted container registry with built-in image automation')
   .version(berthVersion, '-v, --version')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .hook('preAction', (_program, command) => {
+    const options = command.opts<{ query?: string; registry?: string }>();
+    setInvocation({ query: options.query, registry: options.registry });
+  });
 registerServeCommand(program);
 registerAgentCommand(program);
 registerLoginCommands(program);

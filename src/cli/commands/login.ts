@@ -29,9 +29,10 @@ export function registerLoginCommands(program: Command): void {
       .command('login <server-url>')
       .description('log in to a Berth registry; credentials are kept (as a refresh token, mode 0600) under BERTH_CONFIG_DIR')
       .option('-u, --username <name>', 'user or token name')
+      .option('-n, --name <name>', 'a name for this registry, for -r/--registry (as az acr names)')
       .option('-p, --password <password>', 'password (prefer --password-stdin)')
       .option('--password-stdin', 'read the password from standard input'),
-  ).action(async (serverUrl: string, options: { username?: string; password?: string; passwordStdin?: boolean; output?: string }) => {
+  ).action(async (serverUrl: string, options: { username?: string; name?: string; password?: string; passwordStdin?: boolean; output?: string }) => {
     const format = outputFormat(options);
     const server = normalizeServer(serverUrl);
     if (!options.username) throw new CliError('give a username with -u');
@@ -43,14 +44,14 @@ export function registerLoginCommands(program: Command): void {
       throw new CliError(`cannot reach ${server}: ${(error as Error).message}`);
     }
     if (response.status === 404) {
-      saveLogin({ server, username: options.username, refreshToken: null });
+      saveLogin({ server, username: options.username, refreshToken: null, ...(options.name ? { name: options.name } : {}) });
       printMessage(format, `${server} runs without authentication; saved as the current registry`, { server, authentication: false });
       return;
     }
     if (!response.ok) throw new CliError(`login failed: ${await errorMessage(response)}`);
     const body = (await response.json()) as { refresh_token?: string };
     if (!body.refresh_token) throw new CliError('login failed: the server issued no refresh token');
-    saveLogin({ server, username: options.username, refreshToken: body.refresh_token });
+    saveLogin({ server, username: options.username, refreshToken: body.refresh_token, ...(options.name ? { name: options.name } : {}) });
     printMessage(format, 'Login Succeeded', { server, username: options.username, loggedIn: true });
   });
 

@@ -6,7 +6,7 @@ import type { RunRecord } from '../../tasks/run-store.js';
 import { ApiClient, CliError } from '../api-client.js';
 import { sourceFields } from '../source-context.js';
 import { isRemoteContext } from '../../tasks/sources/remote-source.js';
-import { outputFormat, print, withOutput, type Column } from '../output.js';
+import { outputFormat, print, withOutput, type Column, isDataFormat } from '../output.js';
 
 function duration(run: RunRecord): string {
   if (!run.startedAt) return '';
@@ -101,7 +101,7 @@ export function registerRunCommands(program: Command): void {
     const format = outputFormat(o);
     if (!o.wait) return print(format, run, runColumns);
     const done = await followRun(client, run.id, o.logs && format === 'table');
-    if (format === 'json') print(format, done, runColumns);
+    if (isDataFormat(format)) print(format, done, runColumns);
     finish(done);
   });
 
@@ -136,7 +136,7 @@ export function registerRunCommands(program: Command): void {
     const format = outputFormat(o);
     if (!o.wait) return print(format, run, runColumns);
     const done = await followRun(client, run.id, o.logs && format === 'table');
-    if (format === 'json') print(format, done, runColumns);
+    if (isDataFormat(format)) print(format, done, runColumns);
     finish(done);
   });
 

@@ -6,7 +6,7 @@ import type { RunRecord } from '../../tasks/run-store.js';
 import { ApiClient, CliError } from '../api-client.js';
 import { sourceFields } from '../source-context.js';
 import { isRemoteContext } from '../../tasks/sources/remote-source.js';
-import { outputFormat, print, printMessage, withOutput, type Column } from '../output.js';
+import { outputFormat, print, printMessage, withOutput, type Column, isDataFormat } from '../output.js';
 import { collect, finish, followRun, keyValues } from './runs.js';
 
 const columns: Column<TaskRecord>[] = [
@@ -35,9 +35,10 @@ interface TaskOptions {
   output?: string;
 }
 
-async function taskBody(client: ApiClient, o: TaskOptions, creating: boolean): Promise<Record<string, unknown>> {
+async function taskBody(client: ApiClient, given: TaskOptions, creating: boolean): Promise<Record<string, unknown>> {
+  const o = given.file && !isTaskFileName(given.file) ? { ...given, file: undefined, dockerfile: given.dockerfile ?? given.file } : given;
   const kinds = [o.file, o.cmd, o.dockerfile].filter(Boolean).length;
-  if (creating && kinds !== 1) throw new CliError('give one of --file (a task file), --cmd, or -f Dockerfile with --image');
+  if (creating && kinds !== 1) throw new CliError('give one of --file/-f (a task file, or a Dockerfile with --image), --cmd, or --dockerfile with --image');
   const body: Record<string, unknown> = {};
   if (o.file && o.context && isRemoteContext(o.context)) {
     body.taskFilePath = o.file; // a file in the git / tarball source, as in ACR
@@ -66,9 +67,9 @@ async function taskBody(client: ApiClient, o: TaskOptions, creating: boolean): P
 function taskOptions(command: Command): Command {
   return command
     .requiredOption('-n, --name <name>', 'task name')
-    .option('--file <task.yaml>', 'a multi-step task file')
+    .option('-f, --file <file>', 'a task file (.yaml/.yml) or, any other name, a Dockerfile to build with --image (ACR\'s rule)')
     .option('--cmd <command>', 'a single command: IMAGE [ARGS...]')
-    .option('-f, --dockerfile <path>', 'build this Dockerfile (with --image)')
+    .option('--dockerfile <path>', 'a Dockerfile to build with --image, whatever its name')
     .option('-t, --image <repo:tag>', 'image the build task pushes (repeatable)', collect, [])
     .option('--arg <key=value>', 'a build argument of a build task (repeatable)', collect, [])
     .option('-c, --context <source>', 'a folder (uploaded with the task), a git URL (https://host/org/repo.git#ref:folder), a tarball URL, or /dev/null')
@@ -78,7 +79,14 @@ function taskOptions(command: Command): Command {
     .option('--set-secret <key=value>', 'a secret value kept sealed with the task ({{.Values.key}}, masked; plain, secret:NAME or a Key Vault URL; repeatable)', collect, [])
     .option('--timeout <seconds>', 'run timeout (default 3600)')
     .option('--status <status>', 'Enabled or Disabled')
-    .option('--platform <platform>', 'os/architecture[/variant] its runs need (default linux/amd64)');
+    .option('--platform <platform>', 'os/architecture[/variant] its runs need (default linux/amd64)')
+    .option('--assign-identity [identity]', "accepted for az compatibility: a task always runs as its own identity, which resolves Key Vault style secret URLs")
+    .option('--use-identity [identity]', 'accepted for az compatibility (see --assign-identity)');
+}
+
+/** ACR's rule for `-f/--file`: a YAML name is a task file, anything else a Dockerfile. */
+export function isTaskFileName(file: string): boolean {
+  return /\.ya?ml$/i.test(file);
 }
 
 export function registerTaskCommands(program: Command): void {
@@ -123,7 +131,8 @@ export function registerTaskCommands(program: Command): void {
         .requiredOption('-n, --name <task>', 'task name')
         .requiredOption('--login-server <host>', 'registry host[:port]')
         .requiredOption('-u, --username <username>', 'user name or secret reference')
-        .requiredOption('-p, --password <password>', 'password or secret reference'),
+        .requiredOption('-p, --password <password>', 'password or secret reference')
+        .option('--use-identity [identity]', 'accepted for az compatibility: the task\'s own identity resolves secret references'),
     ).action(async (o: { name: string; loginServer: string; username: string; password: string; output?: string }) => {
       const body = { loginServer: o.loginServer, username: o.username, password: o.password };
       const target = verb === 'add' ? `${path(o.name)}/credentials` : `${path(o.name)}/credentials/${encodeURIComponent(o.loginServer)}`;
@@ -157,7 +166,7 @@ export function registerTaskCommands(program: Command): void {
     const format = outputFormat(o);
     if (!o.wait) return printMessage(format, `Queued a run with ID: ${run.id}`, run);
     const done = await followRun(client, run.id, o.logs && format === 'table');
-    if (format === 'json') printMessage(format, '', done);
+    if (isDataFormat(format)) printMessage(format, '', done);
     finish(done);
   });
 }

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { TokenView } from '../../auth/access-management.js';
 import { ApiClient, CliError } from '../api-client.js';
-import { outputFormat, print, printMessage, withOutput, type Column } from '../output.js';
+import { outputFormat, print, printMessage, withOutput, type Column, type OutputFormat } from '../output.js';
+import { invocation } from '../invocation.js';
 import { expiryFrom, parseRepositoryPermissions } from './repository-permissions.js';
 
 const passwordExpiry = (slot: string) => (t: TokenView) => {
@@ -20,9 +21,9 @@ const columns: Column<TokenView>[] = [
 ];
 
 /** Passwords are shown once, right after they are made. */
-function printWithPasswords(format: 'table' | 'json', token: TokenView): void {
+function printWithPasswords(format: OutputFormat, token: TokenView): void {
   print(format, token, columns);
-  if (format === 'table') {
+  if (format === 'table' && invocation().query === undefined) {
     for (const p of token.credentials.passwords) if (p.value) process.stdout.write(`${p.name.toUpperCase()}: ${p.value}\n`);
   }
 }

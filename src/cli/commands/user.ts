@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { UserView } from '../../auth/access-management.js';
 import type { AuditEvent } from '../../auth/auth-store.js';
 import { ApiClient, CliError } from '../api-client.js';
-import { outputFormat, print, printMessage, withOutput, type Column } from '../output.js';
+import { outputFormat, print, printMessage, withOutput, type Column, isDataFormat } from '../output.js';
 
 const userColumns: Column<UserView>[] = [
   ['NAME', (u) => u.name],
@@ -27,7 +27,7 @@ export function registerUserCommands(program: Command): void {
       roles: o.role,
     });
     const format = outputFormat(o);
-    if (format === 'json') return printMessage(format, '', result);
+    if (isDataFormat(format)) return printMessage(format, '', result);
     print(format, result.user, userColumns);
     if (result.password) process.stdout.write(`PASSWORD: ${result.password}\n`);
   });

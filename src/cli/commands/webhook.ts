@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { EventView, WebhookInput, WebhookView } from '../../webhooks/webhook-service.js';
 import { ApiClient, CliError } from '../api-client.js';
-import { outputFormat, print, printMessage, withOutput, type Column } from '../output.js';
+import { outputFormat, print, printMessage, withOutput, type Column, type OutputFormat } from '../output.js';
+import { invocation } from '../invocation.js';
 
 const columns: Column<WebhookView>[] = [
   ['NAME', (w) => w.name],
@@ -64,9 +65,9 @@ function webhookOptions(command: Command): Command {
     .option('--format <format>', 'acr (default) or cloudevents');
 }
 
-function printWithSecret(format: 'table' | 'json', webhook: WebhookView): void {
+function printWithSecret(format: OutputFormat, webhook: WebhookView): void {
   print(format, webhook, columns);
-  if (format === 'table' && webhook.signingSecret) process.stdout.write(`SIGNING SECRET (shown once): ${webhook.signingSecret}\n`);
+  if (format === 'table' && invocation().query === undefined && webhook.signingSecret) process.stdout.write(`SIGNING SECRET (shown once): ${webhook.signingSecret}\n`);
 }
 
 export function registerWebhookCommands(program: Command): void {
