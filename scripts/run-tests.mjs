@@ -110,7 +110,7 @@ function runFile(file, index) {
       killGroup(pgid, 'SIGTERM');
       setTimeout(() => killGroup(pgid, 'SIGKILL'), KILL_GRACE_MS).unref();
     };
-    const entry = { file, kill };
+    const entry = { file, kill, killNow: () => killGroup(pgid, 'SIGKILL') };
     running.add(entry);
     const watchdog = setTimeout(
       () => kill(`killed by the watchdog: still running ${(FILE_TIMEOUT_MS + WATCHDOG_GRACE_MS) / 1000} s after it started`),
@@ -138,7 +138,7 @@ function runFile(file, index) {
       if (!counts) {
         failed += 1;
         notes.push('no test summary (the file was killed or crashed): counted as one failure');
-      } else if (killed) {
+      } else if (killed && failed === 0) {
         failed += 1;
       } else if (exitCode !== 0 && failed === 0) {
         failed += 1;
@@ -172,6 +172,14 @@ function runFile(file, index) {
       exitCode = -1;
       void finish();
     });
+  });
+}
+
+// Files run in process groups of their own, so a Ctrl-C (or a SIGTERM) here must reach them.
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+  process.once(signal, () => {
+    for (const entry of running) entry.killNow();
+    process.exit(code);
   });
 }
 
