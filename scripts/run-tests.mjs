@@ -19,7 +19,7 @@
 // - Every file runs in a process group of its own. Whatever is left in it when the file has ended
 //   (a server a test forgot to stop, a grandchild of a killed server) is listed and killed.
 import { spawn, execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, mkdtempSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, mkdtempSync, existsSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { tmpdir } from 'node:os';
 
@@ -188,7 +188,18 @@ const suiteWatchdog = setTimeout(() => {
   for (const entry of running) entry.kill(`killed: the whole run exceeded ${SUITE_TIMEOUT_MS / 60_000} min`);
 }, SUITE_TIMEOUT_MS);
 
-const queue = files.map((file, index) => ({ file, index }));
+// Longest first (by the last run's times, kept next to the build; new files count as long), so
+// the short files fill the lanes at the end instead of a long one starting last.
+const timesFile = join(root, 'dist/test-durations.json');
+let lastTimes = {};
+try {
+  lastTimes = JSON.parse(readFileSync(timesFile, 'utf8'));
+} catch {
+  // first run
+}
+const queue = files
+  .map((file, index) => ({ file, index, last: lastTimes[name(file)] ?? Infinity }))
+  .sort((a, b) => b.last - a.last || a.file.localeCompare(b.file));
 const notRun = [];
 async function lane() {
   for (;;) {
@@ -206,6 +217,13 @@ clearTimeout(suiteWatchdog);
 
 for (const file of notRun) results.push({ file, passed: 0, failed: 1, seconds: '-', notes: ['not run: the whole run exceeded its time'] });
 results.sort((a, b) => a.file.localeCompare(b.file));
+try {
+  const times = { ...lastTimes };
+  for (const r of results) if (r.seconds !== '-' && r.failed === 0) times[name(r.file)] = Number(r.seconds);
+  writeFileSync(timesFile, `${JSON.stringify(times, null, 2)}\n`);
+} catch {
+  // only an ordering hint
+}
 const passed = results.reduce((n, r) => n + r.passed, 0);
 const failed = results.reduce((n, r) => n + r.failed, 0);
 const wall = ((Date.now() - suiteStarted) / 1000).toFixed(1);
