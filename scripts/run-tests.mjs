@@ -6,16 +6,19 @@
 //
 // A hung file must become a failure, never a hung run:
 // - FILE_TIMEOUT_MS (default 10 min, BERTH_TEST_FILE_TIMEOUT_MS) goes to `node --test` as
-//   --test-timeout. Node 20's runner applies it to each test file as a whole: when it runs out the
-//   runner SIGTERMs the file (the test helpers then kill their servers) and reports the file as
-//   cancelled, which counts as failed here. The heaviest files (tasks, import, real clients) take
-//   1-2 min on an idle 2-core machine and 3-5 min with both cores loaded by other jobs, so 10 min
-//   is about twice the worst seen, and a hang costs at most 10 min.
+//   --test-timeout. Node 20's runner applies it to each test file as a whole (not to each test):
+//   when it runs out the runner SIGTERMs the file (the test helpers then kill their servers) and
+//   reports the file as cancelled, which counts as failed here. The heaviest files
+//   (tasks/task-files, tasks/remote-agents) took 3 min on a 2-core machine shared with other jobs
+//   and 5-6.5 min with one more core taken by a busy loop, so 10 min is ~1.5x the worst seen, and
+//   a hang costs one lane at most 10 min. Inside a file every wait has its own deadline (waitFor
+//   60 s, client commands and CLI runs 5 min, server start 60 s), so most hangs fail sooner.
 // - The watchdog: a file still running FILE_TIMEOUT_MS + 60 s after it started (the runner did not
 //   end it) gets SIGTERM, then SIGKILL, for its whole process group, and counts as one failure.
-// - SUITE_TIMEOUT_MS (default 20 min, BERTH_TEST_SUITE_TIMEOUT_MS): the whole run, which takes
-//   about 4 min idle and 12 min with one core taken. Past it, running files are killed and files
-//   not started are not started; each counts as one failure. So the run always ends, with a count.
+// - SUITE_TIMEOUT_MS (default 20 min, BERTH_TEST_SUITE_TIMEOUT_MS): the whole run, which took
+//   about 4 min on an idle machine (as reported), 10.5 min here on one shared with other jobs, 16 min with a busy
+//   loop on top. Past it, running files are killed and files not started are not started; each
+//   counts as one failure. So the run always ends within 20 min, with a count.
 // - Every file runs in a process group of its own. Whatever is left in it when the file has ended
 //   (a server a test forgot to stop, a grandchild of a killed server) is listed and killed.
 import { spawn, execFileSync } from 'node:child_process';
