@@ -72,7 +72,7 @@ before(async () => {
   }
 });
 after(async () => {
-  await berth.stop();
+  await berth?.stop();
 });
 
 // identity, operation, repository, expected status

@@ -33,7 +33,7 @@ before(async () => {
   await run('docker', ['logout', berth.host]);
 });
 after(async () => {
-  await berth.stop();
+  await berth?.stop();
 });
 
 describe('real clients logged in with repository-scoped tokens', () => {

@@ -6,6 +6,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { adminCredentials, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { OciClient, basicAuth, type Credentials } from '../helpers/oci-client.js';
 import { api, tokenPassword, type CreatedToken } from '../helpers/management.js';
+import { waitFor } from '../helpers/wait.js';
 
 let berth: BerthProcess;
 
@@ -51,7 +52,7 @@ before(async () => {
   await admin.pushImage('team/app', 'v1');
 });
 after(async () => {
-  await berth.stop();
+  await berth?.stop();
 });
 
 describe('Docker token flow', () => {
@@ -154,12 +155,14 @@ describe('token lifecycle', () => {
       name: 'two-passwords',
       rules: [{ repository: 'team/app', actions: ['content/read'] }],
     });
-    const soon = new Date(Date.now() + 1500).toISOString();
+    // Long enough that the first check below is surely made before the expiry, even on a loaded machine.
+    const expiry = Date.now() + 4000;
+    const soon = new Date(expiry).toISOString();
     const regenerated = await api<CreatedToken>(berth.url, adminCredentials, 'POST', '/api/v1/tokens/two-passwords/credentials', { password: 'password2', expiresAt: soon });
     const p1 = new OciClient(berth.url, { username: 'two-passwords', password: tokenPassword(created.body, 'password1') });
     const p2 = new OciClient(berth.url, { username: 'two-passwords', password: tokenPassword(regenerated.body, 'password2') });
     assert.equal((await p2.request('GET', '/v2/team/app/tags/list')).status, 200);
-    await new Promise((r) => setTimeout(r, 1600));
+    await waitFor(() => Date.now() > expiry + 50, { what: 'password2 to pass its expiry', timeoutMs: 10_000 });
     await api(berth.url, adminCredentials, 'PATCH', '/api/v1/tokens/two-passwords', {}); // any change clears cached logins
     assert.equal((await p2.request('GET', '/v2/team/app/tags/list')).status, 401);
     assert.equal((await p1.request('GET', '/v2/team/app/tags/list')).status, 200);
@@ -242,30 +245,30 @@ describe('management API input', () => {
 });
 
 describe('secure by default', () => {
-  it('without BERTH_ADMIN_PASSWORD a password is generated, printed once and kept in a 0600 file', async () => {
+  it('without BERTH_ADMIN_PASSWORD a password is generated, printed once and kept in a 0600 file', async (t) => {
     const dataDir = tempDir('first-start');
-    const first = await startBerth({ dataDir, env: { BERTH_ADMIN_PASSWORD: '' } });
+    const first = await startBerth({ dataDir, env: { BERTH_ADMIN_PASSWORD: '' }, t });
     const file = join(dataDir, 'initial-admin-password');
     const password = readFileSync(file, 'utf8').trim();
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.ok(first.stderr().includes(password));
     assert.equal((await new OciClient(first.url, { username: 'admin', password }).request('GET', '/v2/')).status, 200);
     await first.stop();
-    const second = await startBerth({ dataDir, env: { BERTH_ADMIN_PASSWORD: '' } });
+    const second = await startBerth({ dataDir, env: { BERTH_ADMIN_PASSWORD: '' }, t });
     assert.ok(!second.stderr().includes(password), 'printed only on first start');
     assert.equal((await new OciClient(second.url, { username: 'admin', password }).request('GET', '/v2/')).status, 200);
     await second.stop();
   });
 
-  it('--auth none opens everything and says so loudly', async () => {
-    const open = await startBerth({ args: ['--auth', 'none'] });
+  it('--auth none opens everything and says so loudly', async (t) => {
+    const open = await startBerth({ args: ['--auth', 'none'], t });
     assert.match(open.stderr(), /WARNING: --auth none/);
     assert.equal((await new OciClient(open.url, null).pushImage('open/repo', 'v1')).digest.startsWith('sha256:'), true);
     await open.stop();
   });
 
-  it('repeated failed logins are throttled with 429 and Retry-After', async () => {
-    const throttled = await startBerth({ env: { BERTH_LOGIN_MAX_FAILURES: '3' } });
+  it('repeated failed logins are throttled with 429 and Retry-After', async (t) => {
+    const throttled = await startBerth({ env: { BERTH_LOGIN_MAX_FAILURES: '3' }, t });
     const wrong = new OciClient(throttled.url, { username: 'admin', password: 'wrong-password' });
     for (let i = 0; i < 3; i++) assert.equal((await wrong.request('GET', '/v2/')).status, 401);
     const blocked = await wrong.request('GET', '/v2/');
@@ -276,8 +279,9 @@ describe('secure by default', () => {
     await throttled.stop();
   });
 
-  it('requests are rate-limited per identity with TOOMANYREQUESTS', async () => {
-    const limited = await startBerth({ env: { BERTH_RATE_LIMIT_RPS: '1', BERTH_RATE_LIMIT_BURST: '3' } });
+  it('requests are rate-limited per identity with TOOMANYREQUESTS', async (t) => {
+    // One token back every 5 s: the six requests below never earn a new one, however slowly they go.
+    const limited = await startBerth({ env: { BERTH_RATE_LIMIT_RPS: '0.2', BERTH_RATE_LIMIT_BURST: '3' }, t });
     const admin = new OciClient(limited.url);
     const statuses: number[] = [];
     for (let i = 0; i < 5; i++) statuses.push((await admin.request('GET', '/v2/')).status);

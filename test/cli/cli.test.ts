@@ -1,10 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { adminCredentials, cliPath, repoRoot, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { OciClient } from '../helpers/oci-client.js';
+import { runProcess } from '../helpers/processes.js';
 
 let berth: BerthProcess;
 const configDir = tempDir('cli-config');
@@ -16,6 +17,9 @@ function berthCli(args: string[], input?: string): { status: number; stdout: str
     input,
     encoding: 'utf8',
     cwd: repoRoot,
+    // spawnSync blocks this process: a stuck CLI must fail the test, not hang the file.
+    timeout: 120_000,
+    killSignal: 'SIGKILL',
   });
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
@@ -32,19 +36,16 @@ function json<T>(args: string[]): T {
 
 /** The CLI without blocking this process (needed when this process also serves the receiver). */
 async function jsonAsync<T>(args: string[]): Promise<T> {
-  const child = spawn(process.execPath, [cliPath, ...args, '-o', 'json'], { env: { ...process.env, BERTH_CONFIG_DIR: configDir }, cwd: repoRoot });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  assert.equal(code, 0);
-  return JSON.parse(out) as T;
+  const result = await runProcess(process.execPath, [cliPath, ...args, '-o', 'json'], { env: { ...process.env, BERTH_CONFIG_DIR: configDir }, cwd: repoRoot, timeoutMs: 120_000 });
+  assert.equal(result.status, 0, result.stderr);
+  return JSON.parse(result.stdout) as T;
 }
 
 before(async () => {
   berth = await startBerth();
 });
 after(async () => {
-  await berth.stop();
+  await berth?.stop();
 });
 
 describe('berth CLI', () => {

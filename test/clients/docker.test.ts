@@ -18,7 +18,7 @@ before(async () => {
   assert.match(login, /Login Succeeded/);
 });
 after(async () => {
-  await berth.stop();
+  await berth?.stop();
 });
 
 describe('the real Docker engine', () => {

@@ -19,7 +19,7 @@ before(async () => {
   await run('skopeo', ['login', '--tls-verify=false', '-u', 'admin', '--password-stdin', berth.host], { input: adminPassword });
 });
 after(async () => {
-  await berth.stop();
+  await berth?.stop();
 });
 
 const insecure = ['--src-tls-verify=false', '--dest-tls-verify=false'];

@@ -1,10 +1,11 @@
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, normalize } from 'node:path';
 import { run } from './commands.js';
 import { tempDir } from './berth-process.js';
+import { spawnTracked, stopProcess } from './processes.js';
 
 export interface GitServer {
   /** http://127.0.0.1:PORT */
@@ -12,6 +13,7 @@ export interface GitServer {
   root: string;
   /** Requests seen, as "METHOD path authorization?" lines (to check what clients sent). */
   requests: string[];
+  /** Stops listening, drops every connection and stops any `git http-backend` still running. Safe twice. */
   close(): Promise<void>;
 }
 
@@ -24,6 +26,7 @@ export interface GitServer {
 export async function startGitServer(token: string): Promise<GitServer> {
   const root = tempDir('git-server');
   const requests: string[] = [];
+  const backends = new Set<ChildProcess>();
   const server: Server = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const auth = request.headers.authorization ?? '';
@@ -40,7 +43,7 @@ export async function startGitServer(token: string): Promise<GitServer> {
       const password = /^basic /i.test(auth) ? Buffer.from(auth.slice(6), 'base64').toString().split(':').slice(1).join(':') : '';
       if (password !== token) return void response.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"' }).end('authentication required');
     }
-    const cgi = spawn('git', ['http-backend'], {
+    const cgi = spawnTracked('git', ['http-backend'], {
       env: {
         PATH: process.env.PATH,
         GIT_PROJECT_ROOT: root,
@@ -55,10 +58,13 @@ export async function startGitServer(token: string): Promise<GitServer> {
         ...(request.headers['git-protocol'] ? { GIT_PROTOCOL: String(request.headers['git-protocol']) } : {}),
       },
     });
-    request.pipe(cgi.stdin);
+    backends.add(cgi);
+    cgi.once('exit', () => backends.delete(cgi));
+    cgi.stdin!.on('error', () => undefined);
+    request.pipe(cgi.stdin!);
     let head = Buffer.alloc(0);
     let headersDone = false;
-    cgi.stdout.on('data', (chunk: Buffer) => {
+    cgi.stdout!.on('data', (chunk: Buffer) => {
       if (headersDone) return void response.write(chunk);
       head = Buffer.concat([head, chunk]);
       const end = head.indexOf('\r\n\r\n');
@@ -83,7 +89,12 @@ export async function startGitServer(token: string): Promise<GitServer> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     root,
     requests,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await Promise.all([...backends].map((cgi) => stopProcess(cgi, { graceMs: 5_000 })));
+      await closed;
+    },
   };
 }
 

@@ -5,6 +5,8 @@ export interface ProxyLogEntry {
   url: string;
   range: string | undefined;
   dropped: boolean;
+  /** The upstream response has been passed on completely. */
+  finished: boolean;
 }
 
 /**
@@ -25,7 +27,7 @@ export class MisbehavingProxy {
   async start(): Promise<void> {
     this.server = createServer((req, res) => {
       const isBlob = req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '');
-      const entry: ProxyLogEntry = { method: req.method ?? '', url: req.url ?? '', range: req.headers.range, dropped: false };
+      const entry: ProxyLogEntry = { method: req.method ?? '', url: req.url ?? '', range: req.headers.range, dropped: false, finished: false };
       this.log.push(entry);
       const upstream = request(
         { host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers: { ...req.headers, host: this.target.host } },
@@ -56,7 +58,10 @@ export class MisbehavingProxy {
               res.write(chunk);
             }
           });
-          up.on('end', () => res.end());
+          up.on('end', () => {
+            entry.finished = true;
+            res.end();
+          });
           up.on('error', () => res.destroy());
         },
       );
@@ -75,8 +80,13 @@ export class MisbehavingProxy {
     return this.log.filter((e) => e.method === 'GET' && /\/blobs\/sha256:/.test(e.url));
   }
 
+  /** Closes the listener and every connection. Safe twice. */
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
   }
 }

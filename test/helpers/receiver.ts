@@ -42,17 +42,24 @@ export class Receiver {
     return `http://127.0.0.1:${this.port}/hook`;
   }
 
+  /** Closes the listener and every connection (a kept-alive one would hold `close` open). Safe twice. */
   async stop(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server?.closeAllConnections();
+    const server = this.server;
     this.server = null;
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
   }
 
-  /** Waits until `count` events were accepted (or fails after `timeoutMs`). */
-  async waitFor(count: number, timeoutMs = 20_000): Promise<Received[]> {
+  /** Waits until `count` events were accepted (or fails after `timeoutMs`, saying what came). */
+  async waitFor(count: number, timeoutMs = 60_000): Promise<Received[]> {
     const deadline = Date.now() + timeoutMs;
     while (this.received.length < count) {
-      if (Date.now() > deadline) throw new Error(`expected ${count} events, got ${this.received.length}`);
+      if (Date.now() > deadline) {
+        const got = this.received.map((e) => `${e.json.action ?? e.method}`).join(', ');
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${count} events at ${this.url}; got ${this.received.length} (${got})`);
+      }
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
         setTimeout(resolve, 200);

@@ -1,9 +1,10 @@
-import { spawn } from 'node:child_process';
 import { adminCredentials, cliPath, repoRoot, type BerthProcess } from './berth-process.js';
 import { run } from './commands.js';
 import { api } from './management.js';
 import { ensureBusyboxImage } from './fixtures.js';
 import { basicAuth } from './oci-client.js';
+import { runProcess } from './processes.js';
+import { waitFor } from './wait.js';
 
 /** Logs docker in to `berth` and pushes the busybox fixture as base/busybox:1 (what builds start FROM). */
 export async function publishBaseImage(berth: BerthProcess): Promise<string> {
@@ -14,17 +15,14 @@ export async function publishBaseImage(berth: BerthProcess): Promise<string> {
   return `${berth.host}/base/busybox:1`;
 }
 
-/** The real CLI, asynchronously (runs stream for a while), with its own BERTH_CONFIG_DIR. */
-export function berthCliAsync(configDir: string, args: string[], input = ''): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, BERTH_CONFIG_DIR: configDir }, cwd: repoRoot });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end(input);
-  });
+/**
+ * The real CLI, asynchronously (runs stream for a while), with its own BERTH_CONFIG_DIR. A CLI
+ * still running after `timeoutMs` (default 5 min: a build on a loaded machine) is stopped and
+ * its result has status null, so a run that never ends fails the test instead of hanging it.
+ */
+export async function berthCliAsync(configDir: string, args: string[], input = '', timeoutMs = 300_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const { status, stdout, stderr } = await runProcess(process.execPath, [cliPath, ...args], { env: { ...process.env, BERTH_CONFIG_DIR: configDir }, cwd: repoRoot, input, timeoutMs });
+  return { status, stdout, stderr };
 }
 
 /** Containers, networks and volumes `berth`'s agents still own (other suites share the engine). */
@@ -55,18 +53,35 @@ export async function runRecord(berth: BerthProcess, id: string): Promise<RunVie
   return (await api<RunView>(berth.url, adminCredentials, 'GET', `/api/v1/runs/${id}`)).body;
 }
 
-/** Polls the run until it reaches one of `statuses`. */
-export async function waitForRun(berth: BerthProcess, id: string, statuses: string[], timeoutMs = 60_000): Promise<RunView> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const record = await runRecord(berth, id);
-    if (statuses.includes(record.status)) return record;
-    if (Date.now() > deadline) throw new Error(`run ${id} is still ${record.status}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+/** Polls the run until it reaches one of `statuses` (fails naming the run, the statuses and the last one seen). */
+export async function waitForRun(berth: BerthProcess, id: string, statuses: string[], timeoutMs = 120_000): Promise<RunView> {
+  let last = 'unknown';
+  return waitFor(
+    async () => {
+      const record = await runRecord(berth, id);
+      last = record.status;
+      return statuses.includes(record.status) ? record : null;
+    },
+    { what: `run ${id} to be ${statuses.join(' or ')}`, timeoutMs, intervalMs: 200, detail: () => `it is still ${last}` },
+  );
 }
 
 /** The run's log so far (`task logs` would follow a queued or running run until it ends). */
 export async function runLog(berth: BerthProcess, id: string): Promise<string> {
   return (await fetch(`${berth.url}/api/v1/runs/${id}/logs`, { headers: { Authorization: basicAuth(adminCredentials) } })).text();
+}
+
+/**
+ * Cleanup for tests that kill a server or agent mid-run: force-removes whatever containers,
+ * networks and volumes agent `agent` still owns (its `sleep 300` must not outlive a failed test).
+ */
+export async function removeAgentLeftovers(agent: string): Promise<void> {
+  const filter = `label=berth.agent=${agent}`;
+  const ids = (args: string[]) => run('docker', [...args, '--filter', filter]).then((out) => out.split('\n').filter(Boolean), () => []);
+  const containers = await ids(['ps', '-aq']);
+  if (containers.length) await run('docker', ['rm', '-f', ...containers]).catch(() => undefined);
+  const networks = await ids(['network', 'ls', '-q']);
+  if (networks.length) await run('docker', ['network', 'rm', ...networks]).catch(() => undefined);
+  const volumes = await ids(['volume', 'ls', '-q']);
+  if (volumes.length) await run('docker', ['volume', 'rm', '-f', ...volumes]).catch(() => undefined);
 }

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +10,11 @@ import { api, tokenPassword, type CreatedToken } from '../helpers/management.js'
 import { MisbehavingProxy } from '../helpers/proxy.js';
 import { run } from '../helpers/commands.js';
 import { ensureBusyboxImage } from '../helpers/fixtures.js';
+import { runProcess, spawnTracked, stopProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** spawnSync of the CLI blocks this process (an import waits for its job): never for ever. */
+const cliTimeoutMs = 180_000;
 
 interface Job {
   id: string;
@@ -28,14 +33,16 @@ async function submit(server: BerthProcess, body: Record<string, unknown>): Prom
   return api(server.url, adminCredentials, 'POST', '/api/v1/imports', body);
 }
 
-async function waitForJob(server: BerthProcess, id: string, timeoutMs = 60_000): Promise<Job> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await api<Job>(server.url, adminCredentials, 'GET', `/api/v1/imports/${id}`);
-    if (body.status === 'succeeded' || body.status === 'failed') return body;
-    if (Date.now() > deadline) throw new Error(`import ${id} still ${body.status}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+async function waitForJob(server: BerthProcess, id: string, timeoutMs = 120_000): Promise<Job> {
+  let last = 'unknown';
+  return waitFor(
+    async () => {
+      const { body } = await api<Job>(server.url, adminCredentials, 'GET', `/api/v1/imports/${id}`);
+      last = body.status;
+      return body.status === 'succeeded' || body.status === 'failed' ? body : null;
+    },
+    { what: `import ${id} to finish`, timeoutMs, detail: () => `it is still ${last}` },
+  );
 }
 
 async function importAndWait(server: BerthProcess, body: Record<string, unknown>): Promise<Job> {
@@ -60,8 +67,8 @@ before(async () => {
 });
 after(async () => {
   for (const cleanup of cleanups) await cleanup();
-  await target.stop();
-  await source.stop();
+  await target?.stop();
+  await source?.stop();
 });
 
 const sourceAdmin = () => new OciClient(source.url, { username: 'admin', password: 'source-admin-pw' });
@@ -204,22 +211,18 @@ describe('import from CNCF Distribution (htpasswd)', () => {
       join(dir, 'config.yml'),
       `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: ${host}\nauth:\n  htpasswd:\n    realm: test\n    path: ${join(dir, 'htpasswd')}\n`,
     );
-    registry = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
-    for (let i = 0; i < 100; i++) {
-      const res = await fetch(`http://${host}/v2/`).catch(() => null);
-      if (res?.status === 401) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    registry = spawnTracked('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore', unref: true });
+    await waitFor(async () => (await fetch(`http://${host}/v2/`)).status === 401, { what: `docker-registry to answer on ${host}` });
     const image = await ensureBusyboxImage();
     await run('skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', 'distuser:dist-password', `docker-daemon:${image}`, `docker://${host}/upstream/busybox:1`]);
   });
-  after(() => {
-    registry.kill();
+  after(async () => {
+    if (registry) await stopProcess(registry);
   });
 
   it('imports with Basic credentials, through the CLI with its progress bar', async () => {
     const configDir = tempDir('import-cli');
-    const cli = (args: string[]) => spawnSync(process.execPath, [cliPath, ...args], { env: { ...process.env, BERTH_CONFIG_DIR: configDir }, encoding: 'utf8' });
+    const cli = (args: string[]) => spawnSync(process.execPath, [cliPath, ...args], { env: { ...process.env, BERTH_CONFIG_DIR: configDir }, encoding: 'utf8', timeout: cliTimeoutMs, killSignal: 'SIGKILL' });
     assert.equal(cli(['login', target.url, '-u', 'admin', '-p', adminCredentials.password]).status, 0);
     const result = cli(['import', '--source', `${host}/upstream/busybox:1`, '-t', 'mirror/busybox:1', '-u', 'distuser', '-p', 'dist-password']);
     assert.equal(result.status, 0, result.stderr);
@@ -250,14 +253,9 @@ describe('import inside a task', () => {
       `version: v1.1.0\nsteps:\n  - cmd: berth import --source ${source.host}/lib/fromtask:v1 -t fromtask/app:v1 -u ${sourceToken.username} -p {{.Secrets.pw}}\n`,
     );
     const configDir = tempDir('import-task-cli');
-    const cli = (args: string[]) => spawnSync(process.execPath, [cliPath, ...args], { env: { ...process.env, BERTH_CONFIG_DIR: configDir }, encoding: 'utf8' });
+    const cli = (args: string[]) => spawnSync(process.execPath, [cliPath, ...args], { env: { ...process.env, BERTH_CONFIG_DIR: configDir }, encoding: 'utf8', timeout: cliTimeoutMs, killSignal: 'SIGKILL' });
     assert.equal(cli(['login', target.url, '-u', 'admin', '-p', adminCredentials.password]).status, 0);
-    const result = await new Promise<{ status: number | null; stdout: string }>((resolve) => {
-      const child = spawn(process.execPath, [cliPath, 'run', '-f', 'acr-task.yaml', '--set-secret', `pw=${sourceToken.password}`, folder], { env: { ...process.env, BERTH_CONFIG_DIR: configDir } });
-      let stdout = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.on('close', (status) => resolve({ status, stdout }));
-    });
+    const result = await runProcess(process.execPath, [cliPath, 'run', '-f', 'acr-task.yaml', '--set-secret', `pw=${sourceToken.password}`, folder], { env: { ...process.env, BERTH_CONFIG_DIR: configDir } });
     assert.equal(result.status, 0, result.stdout);
     assert.match(result.stdout, /succeeded/);
     assert.ok(!result.stdout.includes(sourceToken.password));
@@ -266,7 +264,7 @@ describe('import inside a task', () => {
 });
 
 describe('import across a restart', () => {
-  it('an interrupted job from an anonymous source resumes; one with credentials fails clearly', async () => {
+  it('an interrupted job from an anonymous source resumes; one with credentials fails clearly', async (t) => {
     await api(source.url, { username: 'admin', password: 'source-admin-pw' }, 'PATCH', '/api/v1/settings', { anonymousPullEnabled: true });
     const client = sourceAdmin();
     const layer = await client.pushBlob('lib/slow', randomBytes(6 * 1024 * 1024));
@@ -282,14 +280,19 @@ describe('import across a restart', () => {
     cleanups.push(() => proxy.stop());
     proxy.throttle = 2 * 1024 * 1024;
     const dataDir = tempDir('import-restart');
-    let server = await startBerth({ dataDir });
+    let server = await startBerth({ dataDir, t });
     const anonymous = await submit(server, { source: `${proxy.host}/lib/slow:v1`, targetTags: ['restart/anon:v1'] });
     const withCreds = await submit(server, { source: `${proxy.host}/lib/slow:v1`, targetTags: ['restart/creds:v1'], username: sourceToken.username, password: sourceToken.password });
-    await new Promise((r) => setTimeout(r, 1200));
-    server.child.kill('SIGKILL');
-    await server.stop();
+    // Crash mid-download: both jobs running, the (throttled) layer still on its way.
+    const statusOf = async (id: string) => (await api<Job>(server.url, adminCredentials, 'GET', `/api/v1/imports/${id}`)).body.status;
+    const layerInFlight = () => proxy.blobGets().some((e) => e.url.includes(layer.digest) && !e.finished);
+    await waitFor(async () => (await statusOf(anonymous.body.id)) === 'running' && (await statusOf(withCreds.body.id)) === 'running' && layerInFlight(), {
+      what: 'both imports to be running with the layer download under way',
+      detail: async () => `jobs: ${await statusOf(anonymous.body.id)}, ${await statusOf(withCreds.body.id)}; layer GETs: ${JSON.stringify(proxy.blobGets())}`,
+    });
+    await server.stop('SIGKILL');
     proxy.throttle = null;
-    server = await startBerth({ dataDir });
+    server = await startBerth({ dataDir, t });
     const resumed = await waitForJob(server, anonymous.body.id);
     assert.equal(resumed.status, 'succeeded', resumed.error ?? '');
     assert.equal(await manifestDigest(server, 'restart/anon', 'v1'), digest);

@@ -2,32 +2,34 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { adminCredentials, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { OciClient, basicAuth, sha256 } from '../helpers/oci-client.js';
 import { corruptBlobs, sqliteIntegrity } from '../helpers/integrity.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** Manifests the writers must have pushed (201 seen) before the crash, so the crash hits a busy server. */
+const manifestsBeforeCrash = 12;
 
 /** Starts a PATCH and sends only `sent` bytes of `body`, leaving the request open. */
-function startSlowPatch(berth: BerthProcess, location: string, body: Buffer, sent: number): Promise<void> {
+function startSlowPatch(berth: BerthProcess, location: string, body: Buffer, sent: number): void {
   const url = new URL(berth.url);
-  return new Promise((resolve) => {
-    const req = request({
-      host: url.hostname,
-      port: url.port,
-      method: 'PATCH',
-      path: location,
-      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length), Authorization: basicAuth(adminCredentials) },
-    });
-    req.on('error', () => undefined);
-    req.write(body.subarray(0, sent), () => setTimeout(resolve, 300));
+  const req = request({
+    host: url.hostname,
+    port: url.port,
+    method: 'PATCH',
+    path: location,
+    headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length), Authorization: basicAuth(adminCredentials) },
   });
+  req.on('error', () => undefined);
+  req.write(body.subarray(0, sent));
 }
 
 describe('crash safety (kill -9)', () => {
-  it('an interrupted chunked upload survives a crash and resumes to a verified blob', async () => {
+  it('an interrupted chunked upload survives a crash and resumes to a verified blob', async (t) => {
     const dataDir = tempDir('crash-upload');
-    let berth = await startBerth({ dataDir });
+    let berth = await startBerth({ dataDir, t });
     let client = new OciClient(berth.url);
     const blob = randomBytes(3 * 1024 * 1024);
     const chunk1 = blob.subarray(0, 1024 * 1024);
@@ -41,11 +43,16 @@ describe('crash safety (kill -9)', () => {
     });
     assert.equal(first.status, 202);
 
-    await startSlowPatch(berth, location, chunk2, 700 * 1024);
-    berth.child.kill('SIGKILL');
-    await berth.stop();
+    startSlowPatch(berth, location, chunk2, 700 * 1024);
+    // Crash while the second chunk is being written: part of it is in the upload file.
+    const uploadFile = join(dataDir, 'uploads', location.split('/').pop()!);
+    await waitFor(() => statSync(uploadFile).size > chunk1.length, {
+      what: 'part of the second chunk to reach the upload file',
+      detail: () => `${uploadFile} has ${statSync(uploadFile).size} bytes`,
+    });
+    await berth.stop('SIGKILL');
 
-    berth = await startBerth({ dataDir });
+    berth = await startBerth({ dataDir, t });
     client = new OciClient(berth.url);
     const status = await client.request('GET', location);
     assert.equal(status.status, 204);
@@ -64,30 +71,43 @@ describe('crash safety (kill -9)', () => {
     assert.deepEqual(await corruptBlobs(dataDir), []);
   });
 
-  it('a crash during manifest and blob writes leaves nothing corrupt or half-visible', async () => {
+  it('a crash during manifest and blob writes leaves nothing corrupt or half-visible', async (t) => {
     const dataDir = tempDir('crash-manifests');
-    let berth = await startBerth({ dataDir, env: { BERTH_LOG_LEVEL: 'warn' } });
+    let berth = await startBerth({ dataDir, env: { BERTH_LOG_LEVEL: 'warn' }, t });
     let client = new OciClient(berth.url);
     let stop = false;
+    let pushed = 0;
+    let writerError: unknown = null;
     const writers = Array.from({ length: 6 }, async (_, worker) => {
       for (let i = 0; !stop; i++) {
         try {
           await client.pushImage(`crash/w${worker}`, `t${i}`, { layer: randomBytes(64 * 1024).toString('base64') });
-        } catch {
+          pushed++;
+        } catch (error) {
+          writerError ??= error;
           return; // the server went away mid-request
         }
       }
     });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    berth.child.kill('SIGKILL');
-    stop = true;
-    await Promise.all(writers);
-    await berth.stop();
+    // Crash once the writers are well under way (however long that takes on a loaded machine),
+    // with requests still in flight.
+    try {
+      await waitFor(() => pushed >= manifestsBeforeCrash || writerError !== null, {
+        what: `${manifestsBeforeCrash} manifests pushed before the crash`,
+        timeoutMs: 120_000,
+        detail: () => `${pushed} pushed so far`,
+      });
+      assert.equal(writerError, null, 'no push failed before the crash');
+    } finally {
+      await berth.stop('SIGKILL');
+      stop = true;
+      await Promise.all(writers);
+    }
 
     assert.equal(sqliteIntegrity(dataDir), 'ok');
     assert.deepEqual(await corruptBlobs(dataDir), []);
 
-    berth = await startBerth({ dataDir });
+    berth = await startBerth({ dataDir, t });
     client = new OciClient(berth.url);
     assert.deepEqual(readdirSync(join(dataDir, 'tmp')), [], 'interrupted temporary files are cleared at start');
     let manifestsChecked = 0;
@@ -109,7 +129,7 @@ describe('crash safety (kill -9)', () => {
         manifestsChecked++;
       }
     }
-    assert.ok(manifestsChecked > 0, 'some manifests were written before the crash');
+    assert.ok(manifestsChecked >= manifestsBeforeCrash, `the ${manifestsBeforeCrash} manifests pushed before the crash are there (found ${manifestsChecked})`);
     await client.pushImage('crash/w0', 'after-restart');
     await berth.stop();
   });

@@ -34,7 +34,7 @@ before(async () => {
   berth = await startBerth({ args: ['--tls-cert', join(pki, 'chain.crt'), '--tls-key', join(pki, 'leaf.key')] });
 });
 after(async () => {
-  await berth.stop();
+  await berth?.stop();
 });
 
 describe('TLS with a certificate from an internal CA', () => {

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { waitFor } from '../helpers/wait.js';
 import type { ManifestRecord, MetadataStore } from '../../src/metadata/metadata-store.js';
 
 const d = (c: string): string => `sha256:${c.repeat(64).slice(0, 64)}`;
@@ -87,7 +88,8 @@ export function metadataStoreSuite(name: string, makeStore: () => Promise<Metada
       const store = await makeStore();
       await store.putManifest(manifest('t/repo', d('6')), [], 'latest');
       const first = await store.getTag('t/repo', 'latest');
-      await new Promise((r) => setTimeout(r, 5));
+      // The move must get a later timestamp than the first write: wait for the clock to pass it.
+      await waitFor(() => new Date().toISOString() > first!.updatedAt, { what: 'the clock to pass the first write', timeoutMs: 5_000, intervalMs: 2 });
       await store.putManifest(manifest('t/repo', d('7')), [], 'latest');
       const moved = await store.getTag('t/repo', 'latest');
       assert.equal(moved?.digest, d('7'));

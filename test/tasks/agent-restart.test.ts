@@ -4,13 +4,17 @@ import { adminCredentials, startBerth, tempDir, type BerthProcess } from '../hel
 import { run } from '../helpers/commands.js';
 import { api } from '../helpers/management.js';
 import { ensureBusyboxImage } from '../helpers/fixtures.js';
-import { berthCliAsync, leftovers } from '../helpers/task-helpers.js';
+import { berthCliAsync, leftovers, removeAgentLeftovers } from '../helpers/task-helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const configDir = tempDir('agent-restart-cli');
 let berth: BerthProcess;
+let agent: string | null = null;
 
 after(async () => {
   await berth?.stop();
+  // The run's `sleep 300` container must not outlive a failed test.
+  if (agent) await removeAgentLeftovers(agent);
 });
 
 interface RunView {
@@ -28,15 +32,13 @@ describe('a server killed mid-run', () => {
     const queued = await berthCliAsync(configDir, ['run', '--cmd', 'berth-fixture/busybox:1 sleep 300', '--no-wait', '/dev/null']);
     const id = /(cb\d+)/.exec(queued.stdout)![1]!;
     const record = async () => (await api<RunView>(berth.url, adminCredentials, 'GET', `/api/v1/runs/${id}`)).body;
-    const deadline = Date.now() + 30_000;
-    let agent: string | null = null;
-    for (;;) {
-      const current = await record();
-      agent = current.agent;
-      if (agent && (await run('docker', ['ps', '-q', '--filter', `label=berth.agent=${agent}`])).trim()) break;
-      assert.ok(Date.now() < deadline, 'the run started its container');
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await waitFor(
+      async () => {
+        agent = (await record()).agent;
+        return agent && (await run('docker', ['ps', '-q', '--filter', `label=berth.agent=${agent}`])).trim();
+      },
+      { what: `run ${id} to start its container`, timeoutMs: 120_000, intervalMs: 250 },
+    );
     await berth.stop('SIGKILL');
     assert.notEqual((await run('docker', ['ps', '-q', '--filter', `label=berth.agent=${agent}`])).trim(), '', 'the container outlived the server');
 

@@ -6,6 +6,7 @@ import { adminCredentials, startBerth, tempDir, type BerthProcess } from '../hel
 import { run } from '../helpers/commands.js';
 import { api } from '../helpers/management.js';
 import { berthCliAsync, leftovers, publishBaseImage, runRecord as taskRunRecord, waitForRun, type RunView } from '../helpers/task-helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 let berth: BerthProcess;
 const configDir = tempDir('tasks-cli');
@@ -27,7 +28,7 @@ before(async () => {
   assert.equal(login.status, 0, login.stderr);
 });
 after(async () => {
-  await berth.stop();
+  await berth?.stop();
 });
 
 describe('quick build (berth build)', () => {
@@ -118,7 +119,10 @@ describe('quick run (berth run --cmd)', () => {
     const queued = await berthCli(['run', '--cmd', 'berth-fixture/busybox:1 sleep 60', '/dev/null', '--no-wait', '-o', 'json']);
     const id = (JSON.parse(queued.stdout) as RunView).id;
     await waitForStatus(id, ['Running']);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Cancel once the step's container is really running, not merely the run.
+    await waitFor(async () => (await run('docker', ['ps', '-q', '--filter', `label=berth.run=${id}`, '--filter', 'status=running'])).trim(), {
+      what: `the container of run ${id} to be running`,
+    });
     const cancel = await berthCli(['task', 'cancel-run', '--run-id', id]);
     assert.equal(cancel.status, 0, cancel.stderr);
     const done = await waitForStatus(id, ['Canceled', 'Failed', 'Succeeded'], 15_000);

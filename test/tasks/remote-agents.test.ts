@@ -1,12 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { join } from 'node:path';
 import { adminCredentials, cliPath, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { run } from '../helpers/commands.js';
-import { berthCliAsync, leftovers, publishBaseImage, runLog, runRecord as taskRunRecord, waitForRun } from '../helpers/task-helpers.js';
+import { berthCliAsync, leftovers, publishBaseImage, removeAgentLeftovers, runLog, runRecord as taskRunRecord, waitForRun } from '../helpers/task-helpers.js';
+import { runProcess, spawnTracked, stopProcess, type CleanupScope } from '../helpers/processes.js';
+import { pause, waitFor as waitUntil } from '../helpers/wait.js';
 
 const agentKey = 'remote-agent-key-for-the-tests';
 const configDir = tempDir('remote-agents-cli');
@@ -20,30 +22,39 @@ interface AgentProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** `berth agent --server URL` as its own process, as it runs on another machine. */
-async function startAgent(name: string, extraArgs: string[] = []): Promise<AgentProcess> {
+/**
+ * `berth agent --server URL` as its own process, as it runs on another machine. With `t` it is
+ * stopped after the test however the test ends (stop() before that is fine too).
+ */
+async function startAgent(name: string, t: CleanupScope, extraArgs: string[] = []): Promise<AgentProcess> {
   const key = agentKey;
-  const child = spawn(process.execPath, [cliPath, 'agent', '--server', berth.url, '--name', name, '--concurrency', '1', ...extraArgs], {
+  const child = spawnTracked(process.execPath, [cliPath, 'agent', '--server', berth.url, '--name', name, '--concurrency', '1', ...extraArgs], {
     env: { ...process.env, BERTH_AGENT_KEY: key },
     stdio: ['ignore', 'ignore', 'pipe'],
+    unref: true,
   });
   let output = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d: Buffer) => {
-      output += d.toString();
-      if (output.includes('executing runs for')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`agent exited with ${code}: ${output}`)));
-  });
-  return {
-    child,
-    output: () => output,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
-    },
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    await stopProcess(child, { signal });
   };
+  t.after(() => stop());
+  let deadline: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stderr!.on('data', (d: Buffer) => {
+        output += d.toString();
+        if (output.includes('executing runs for')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`agent exited with ${code}: ${output}`)));
+      deadline = setTimeout(() => reject(new Error(`agent ${name} did not start serving within 60 s: ${output}`)), 60_000);
+    });
+  } catch (error) {
+    await stop('SIGKILL');
+    throw error;
+  } finally {
+    clearTimeout(deadline);
+  }
+  return { child, output: () => output, stop };
 }
 
 const cli = (args: string[], input?: string) => berthCliAsync(configDir, args, input);
@@ -57,7 +68,7 @@ before(async () => {
   assert.equal((await cli(['login', berth.url, '-u', 'admin', '-p', adminCredentials.password])).status, 0);
 });
 after(async () => {
-  await berth.stop();
+  await berth?.stop();
 });
 
 describe('remote agents (berth agent --server URL)', () => {
@@ -68,10 +79,7 @@ describe('remote agents (berth agent --server URL)', () => {
       assert.equal(response.status, 401);
       assert.equal(((await response.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, 'UNAUTHORIZED');
     }
-    const wrongKey = spawn(process.execPath, [cliPath, 'agent', '--server', berth.url], { env: { ...process.env, BERTH_AGENT_KEY: 'a-wrong-key-of-some-length' } });
-    let stderr = '';
-    wrongKey.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise((resolve) => wrongKey.on('exit', resolve));
+    const { status: code, stderr } = await runProcess(process.execPath, [cliPath, 'agent', '--server', berth.url], { env: { ...process.env, BERTH_AGENT_KEY: 'a-wrong-key-of-some-length' }, timeoutMs: 60_000 });
     assert.equal(code, 1);
     assert.match(stderr, /cannot serve .*401 a valid agent key is required/);
 
@@ -84,8 +92,8 @@ describe('remote agents (berth agent --server URL)', () => {
     assert.equal((await cli(['task', 'cancel-run', '--run-id', id])).status, 0);
   });
 
-  it('a remote agent executes a quick build and a task file with a stored secret; the server records and masks', async () => {
-    const agent = await startAgent('remote-a');
+  it('a remote agent executes a quick build and a task file with a stored secret; the server records and masks', async (t) => {
+    const agent = await startAgent('remote-a', t);
     try {
       const context = tempDir('remote-build');
       writeFileSync(join(context, 'Dockerfile'), `FROM ${berth.host}/base/busybox:1\nARG WHO\nRUN echo "built by $WHO" > /who\nCMD ["cat", "/who"]\n`);
@@ -125,8 +133,8 @@ steps:
     assert.equal(await leftovers(berth), '');
   });
 
-  it('two remote agents share the queue and never execute a run twice', async () => {
-    const agents = [await startAgent('remote-b'), await startAgent('remote-c')];
+  it('two remote agents share the queue and never execute a run twice', async (t) => {
+    const agents = [await startAgent('remote-b', t), await startAgent('remote-c', t)];
     try {
       const ids: string[] = [];
       for (let i = 0; i < 6; i++) {
@@ -147,22 +155,23 @@ steps:
     }
   });
 
-  it('an agent killed mid-run: the server ends the run as Error, and the restarted agent clears what it left', async () => {
-    const agent = await startAgent('remote-d');
+  it('an agent killed mid-run: the server ends the run as Error, and the restarted agent clears what it left', async (t) => {
+    // The `sleep 120` container must not outlive a failed test (the restarted agent removes it when all goes well).
+    t.after(() => removeAgentLeftovers('remote-d'));
+    const agent = await startAgent('remote-d', t);
     const queued = await cli(['run', '--cmd', 'berth-fixture/busybox:1 sleep 120', '--no-wait', '/dev/null']);
     const id = /(cb\d+)/.exec(queued.stdout)![1]!;
     await waitFor(id, ['Running']);
-    const deadline = Date.now() + 30_000;
-    while ((await run('docker', ['ps', '-q', '--filter', 'label=berth.agent=remote-d'])).trim() === '') {
-      assert.ok(Date.now() < deadline, 'the step container started');
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await waitUntil(async () => (await run('docker', ['ps', '-q', '--filter', 'label=berth.agent=remote-d'])).trim() !== '', {
+      what: 'the step container of remote-d to start',
+      intervalMs: 250,
+    });
     await agent.stop('SIGKILL');
     const ended = await waitFor(id, ['Error'], 30_000);
     assert.match(ended.error ?? '', /lease expired/);
     assert.notEqual(await leftovers(berth), '', 'the killed agent left its container behind');
 
-    const restarted = await startAgent('remote-d');
+    const restarted = await startAgent('remote-d', t);
     try {
       assert.match(restarted.output(), /removed containers, networks and volumes left by an earlier life/);
       assert.equal(await leftovers(berth), '');
@@ -171,8 +180,8 @@ steps:
     }
   });
 
-  it('runs wait for an agent that serves their platform; a foreign-platform build records that platform', async () => {
-    const native = await startAgent('remote-native');
+  it('runs wait for an agent that serves their platform; a foreign-platform build records that platform', async (t) => {
+    const native = await startAgent('remote-native', t);
     const context = tempDir('platform-build');
     writeFileSync(join(context, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /hello.txt\n');
     writeFileSync(join(context, 'hello.txt'), 'hello\n');
@@ -181,13 +190,13 @@ steps:
       const queued = await cli(['build', '--platform', 'linux/arm64', '-t', 'multi/app:{{.Run.OS}}-{{.Run.Architecture}}', '--no-wait', context]);
       assert.equal(queued.status, 0, queued.stderr);
       const id = /(cb\d+)/.exec(queued.stdout)![1]!;
-      await new Promise((r) => setTimeout(r, 3000));
+      await pause(3000, 'a window in which the amd64-only agent, polling for work, must leave the run alone');
       assert.equal((await runRecord(id)).status, 'Queued', 'the amd64-only agent leaves it alone');
       // The log so far (task logs would follow the queued run until it ends).
       const waiting = await runLog(berth, id);
       assert.match(waiting, /Waiting for an agent that runs linux\/arm64: none has asked for work in the last 5 minutes \(agents run linux\/amd64\)/);
 
-      arm = await startAgent('remote-arm', ['--platform', 'linux/arm64']);
+      arm = await startAgent('remote-arm', t, ['--platform', 'linux/arm64']);
       const done = await waitFor(id, ['Succeeded', 'Failed', 'Error']);
       assert.equal(done.status, 'Succeeded', done.error ?? '');
       assert.equal(done.agent, 'remote-arm');
@@ -206,7 +215,7 @@ steps:
     assert.match(bad.stderr, /invalid platform "beos\/ppc\/x"/);
   });
 
-  it('a queued run keeps its secret values, sealed, across a server restart', async () => {
+  it('a queued run keeps its secret values, sealed, across a server restart', async (t) => {
     const folder = tempDir('queued-secret');
     writeFileSync(join(folder, 'acr-task.yaml'), 'version: v1.1.0\nsteps:\n  - cmd: berth-fixture/busybox:1 sh -c "echo value={{.Values.pin}} len=${#P}"\n    env: ["P={{.Values.pin}}"]\n');
     const queued = await cli(['run', '-f', 'acr-task.yaml', '--set-secret', 'pin=queued-secret-4711', '--no-wait', folder]);
@@ -219,7 +228,7 @@ steps:
 
     await berth.stop();
     berth = await startBerth({ dataDir: berth.dataDir, args: ['--no-local-agent'], env: { BERTH_AGENT_KEY: agentKey, BERTH_RUN_LEASE_SECONDS: '4' } });
-    const agent = await startAgent('remote-after-restart');
+    const agent = await startAgent('remote-after-restart', t);
     try {
       const done = await waitFor(id, ['Succeeded', 'Failed', 'Error']);
       assert.equal(done.status, 'Succeeded', done.error ?? '');

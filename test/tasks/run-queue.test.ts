@@ -1,10 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { openSqliteDatabase } from '../../src/metadata/sql/sqlite.js';
 import { SqlRunStore } from '../../src/metadata/sql/sql-run-store.js';
 import { tempDir } from '../helpers/berth-process.js';
+import { spawnTracked, stopProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 
 const newRun = () => ({
   taskName: null,
@@ -18,7 +20,7 @@ const newRun = () => ({
 });
 
 describe('run queue', () => {
-  it('two agent processes sharing one database never claim the same run', async () => {
+  it('two agent processes sharing one database never claim the same run', async (t) => {
     const path = join(tempDir('queue'), 'metadata.db');
     const store = new SqlRunStore(await openSqliteDatabase(path));
     const ids: string[] = [];
@@ -29,23 +31,32 @@ describe('run queue', () => {
       const { openSqliteDatabase } = await import(${JSON.stringify(new URL('../../src/metadata/sql/sqlite.js', import.meta.url).href)});
       const { SqlRunStore } = await import(${JSON.stringify(new URL('../../src/metadata/sql/sql-run-store.js', import.meta.url).href)});
       const store = new SqlRunStore(await openSqliteDatabase(process.argv[1]));
-      // Both start at the same moment (process start-up times differ), then work like agents do.
-      await new Promise((r) => setTimeout(r, Math.max(0, Number(process.argv[3]) - Date.now())));
+      // Both start at the same moment, however long each took to start up: each says it is
+      // ready, then waits for the go on stdin. Then they work like agents do.
+      process.stderr.write('ready\\n');
+      await new Promise((r) => process.stdin.once('data', r));
       const claimed = [];
       for (;;) { const run = await store.claimRun(process.argv[2], 30); if (!run) break; claimed.push(run.id); await new Promise((r) => setTimeout(r, 10)); }
       console.log(JSON.stringify(claimed));
     `;
-    const startAt = String(Date.now() + 3000);
-    const agent = (name: string) =>
-      new Promise<string[]>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--input-type=module', '-e', script, path, name, startAt]);
-        let out = '';
-        let err = '';
-        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-        child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as string[]) : reject(new Error(err))));
+    const agent = (name: string) => {
+      const child = spawnTracked(process.execPath, ['--input-type=module', '-e', script, path, name], { stdio: ['pipe', 'pipe', 'pipe'] });
+      t.after(() => stopProcess(child));
+      let out = '';
+      let err = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      const result = once(child, 'close').then(([code]) => {
+        if (code !== 0) throw new Error(`agent ${name} exited with ${code}: ${err}`);
+        return JSON.parse(out) as string[];
       });
-    const [a, b] = await Promise.all([agent('agent-a'), agent('agent-b')]);
+      void result.catch(() => undefined); // awaited below; a failed start must not be an unhandled rejection too
+      return { name, child, result, ready: () => err.includes('ready\n') };
+    };
+    const agents = [agent('agent-a'), agent('agent-b')];
+    await waitFor(() => agents.every((a) => a.ready()), { what: 'both agent processes to be ready to claim', timeoutMs: 60_000 });
+    for (const a of agents) a.child.stdin!.end('go\n');
+    const [a, b] = await Promise.all(agents.map((x) => x.result));
     const all = [...a, ...b];
     assert.equal(all.length, 40);
     assert.equal(new Set(all).size, 40, 'each run claimed exactly once');
@@ -59,7 +70,8 @@ describe('run queue', () => {
     const created = await store.createRun(newRun());
     const claimed = await store.claimRun('agent-gone', 0);
     assert.equal(claimed?.id, created.id);
-    await new Promise((r) => setTimeout(r, 20));
+    // expireLeases compares with "<": wait until the clock has passed the 0-second lease.
+    await waitFor(() => new Date().toISOString() > claimed!.leaseUntil!, { what: 'the clock to pass the lease', timeoutMs: 5_000, intervalMs: 5 });
     assert.deepEqual(await store.expireLeases(), [created.id]);
     const run = await store.getRun(created.id);
     assert.equal(run?.status, 'Error');

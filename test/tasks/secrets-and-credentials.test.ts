@@ -27,8 +27,8 @@ before(async () => {
   assert.equal((await cli(['login', berth.url, '-u', 'admin', '-p', adminCredentials.password])).status, 0);
 });
 after(async () => {
-  await berth.stop();
-  await upstream.stop();
+  await berth?.stop();
+  await upstream?.stop();
 });
 
 describe('secret store', () => {

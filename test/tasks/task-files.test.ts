@@ -48,7 +48,7 @@ before(async () => {
   assert.equal((await berthCli(['login', berth.url, '-u', 'admin', '-p', adminCredentials.password])).status, 0);
 });
 after(async () => {
-  await berth.stop();
+  await berth?.stop();
   await upstream?.stop();
 });
 
@@ -63,7 +63,8 @@ steps:
     detach: true
   - id: probe
     when: ["web"]
-    cmd: ${image} sh -c "sleep 1; busybox wget -qO- http://web:8080/index.html"
+    cmd: ${image} sh -c "until busybox wget -qO- http://web:8080/index.html; do sleep 0.2; done"
+    timeout: 120
   - id: left
     when: ["-"]
     cmd: ${image} sh -c "echo left says {{.Values.who}}"
@@ -155,15 +156,14 @@ steps:
 });
 
 describe('aliases, networks and step options', () => {
-  it('alias values and $$, a declared network reachable only by its steps, configured image aliases, keep and expose', async () => {
+  it('alias values and $$, a declared network reachable only by its steps, configured image aliases, keep and expose', async (t) => {
     const configFile = join(tempDir('alias-config'), 'berth.yaml');
     writeFileSync(configFile, `taskImageAliases:\n  bb: ${image}\n`);
-    const server = await startBerth({ args: ['--config', configFile] });
+    const server = await startBerth({ args: ['--config', configFile], t });
     const aliasConfigDir = tempDir('alias-cli');
-    try {
-      assert.equal((await berthCliAsync(aliasConfigDir, ['login', server.url, '-u', 'admin', '-p', adminCredentials.password])).status, 0);
-      const folder = tempDir('alias-task');
-      writeFileSync(join(folder, 'acr-task.yaml'), `version: v1.1.0
+    assert.equal((await berthCliAsync(aliasConfigDir, ['login', server.url, '-u', 'admin', '-p', adminCredentials.password])).status, 0);
+    const folder = tempDir('alias-task');
+    writeFileSync(join(folder, 'acr-task.yaml'), `version: v1.1.0
 alias:
   values:
     greeting: hello-from-alias
@@ -177,7 +177,8 @@ steps:
     network: backend
     expose: ["9000"]
   - id: client
-    cmd: bb sh -c "sleep 1; busybox wget -qO- http://db:9000/db.txt"
+    cmd: bb sh -c "until busybox wget -qO- http://db:9000/db.txt; do sleep 0.2; done"
+    timeout: 120
     network: backend
     keep: true
   - id: outsider
@@ -185,20 +186,17 @@ steps:
   - id: words
     cmd: bb echo $greeting costs $$5 in run $ID
 `);
-      const result = await berthCliAsync(aliasConfigDir, ['run', '-f', 'acr-task.yaml', folder]);
-      assert.equal(result.status, 0, result.stdout + result.stderr);
-      assert.match(result.stdout, /data-on-backend/);
-      assert.match(result.stdout, /db-unreachable/);
-      assert.match(result.stdout, /hello-from-alias costs \$5 in run cb\d+/);
-      assert.equal(await leftovers(server), '', 'kept containers and declared networks go with the run');
-      const undeclared = await berthCliAsync(aliasConfigDir, ['run', '--cmd', 'x', '/dev/null']);
-      assert.equal(undeclared.status, 1);
-      writeFileSync(join(folder, 'bad.yaml'), 'steps:\n  - cmd: x\n    network: nowhere\n');
-      const bad = await berthCliAsync(aliasConfigDir, ['run', '-f', 'bad.yaml', folder]);
-      assert.match(bad.stderr, /network "nowhere", which networks does not declare/);
-    } finally {
-      await server.stop();
-    }
+    const result = await berthCliAsync(aliasConfigDir, ['run', '-f', 'acr-task.yaml', folder]);
+    assert.equal(result.status, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /data-on-backend/);
+    assert.match(result.stdout, /db-unreachable/);
+    assert.match(result.stdout, /hello-from-alias costs \$5 in run cb\d+/);
+    assert.equal(await leftovers(server), '', 'kept containers and declared networks go with the run');
+    const undeclared = await berthCliAsync(aliasConfigDir, ['run', '--cmd', 'x', '/dev/null']);
+    assert.equal(undeclared.status, 1);
+    writeFileSync(join(folder, 'bad.yaml'), 'steps:\n  - cmd: x\n    network: nowhere\n');
+    const bad = await berthCliAsync(aliasConfigDir, ['run', '-f', 'bad.yaml', folder]);
+    assert.match(bad.stderr, /network "nowhere", which networks does not declare/);
   });
 });
 
@@ -260,18 +258,22 @@ steps:
 });
 
 describe('alias src files', () => {
-  it('loads src files from the context and from URLs with ACR\'s precedence; their aliases also name cmd images', async () => {
+  it('loads src files from the context and from URLs with ACR\'s precedence; their aliases also name cmd images', async (t) => {
     const server = createServer((request, response) => {
       if (request.url === '/team-aliases.yaml') return void response.end('who: remote-who\nwhere: remote-where\n');
       response.writeHead(404).end('no such alias file');
     });
+    t.after(async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const remote = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    try {
-      const context = tempDir('alias-src');
-      mkdirSync(join(context, 'aliases'));
-      writeFileSync(join(context, 'aliases', 'base.yaml'), `greeting: from-file\nwho: file-who\nwhere: file-where\nbb: ${image}\n`);
-      const { status, stdout } = await runFile(`version: v1.1.0
+    const context = tempDir('alias-src');
+    mkdirSync(join(context, 'aliases'));
+    writeFileSync(join(context, 'aliases', 'base.yaml'), `greeting: from-file\nwho: file-who\nwhere: file-where\nbb: ${image}\n`);
+    const { status, stdout } = await runFile(`version: v1.1.0
 alias:
   src:
     - aliases/base.yaml
@@ -281,16 +283,13 @@ alias:
 steps:
   - cmd: bb sh -c "echo aliases=$greeting,$who,$where"
 `, [], context);
-      assert.equal(status, 0, stdout);
-      assert.match(stdout, /aliases=inline-wins,remote-who,remote-where/);
-      const missing = await runFile(`version: v1.1.0\nalias:\n  src:\n    - ${remote}/gone.yaml\nsteps:\n  - cmd: ${image} true\n`);
-      assert.equal(missing.status, 1);
-      assert.match(missing.run!.error ?? '', /alias src .*gone\.yaml could not be fetched: 404/);
-      const notInContext = await runFile(`version: v1.1.0\nalias:\n  src:\n    - aliases/none.yaml\nsteps:\n  - cmd: ${image} true\n`);
-      assert.match(notInContext.run!.error ?? '', /alias src "aliases\/none\.yaml" is not in the source context/);
-    } finally {
-      server.close();
-    }
+    assert.equal(status, 0, stdout);
+    assert.match(stdout, /aliases=inline-wins,remote-who,remote-where/);
+    const missing = await runFile(`version: v1.1.0\nalias:\n  src:\n    - ${remote}/gone.yaml\nsteps:\n  - cmd: ${image} true\n`);
+    assert.equal(missing.status, 1);
+    assert.match(missing.run!.error ?? '', /alias src .*gone\.yaml could not be fetched: 404/);
+    const notInContext = await runFile(`version: v1.1.0\nalias:\n  src:\n    - aliases/none.yaml\nsteps:\n  - cmd: ${image} true\n`);
+    assert.match(notInContext.run!.error ?? '', /alias src "aliases\/none\.yaml" is not in the source context/);
   });
 });
 
@@ -391,8 +390,8 @@ steps:
     return /digest: (sha256:[a-f0-9]{64})/.exec(pushed)![1]!;
   }
 
-  it('a good upstream flows in with a stable and a run-unique tag; a bad one stops the chain', async () => {
-    upstream = await startBerth({ env: { BERTH_ADMIN_PASSWORD: 'upstream-pw' } });
+  it('a good upstream flows in with a stable and a run-unique tag; a bad one stops the chain', async (t) => {
+    upstream = await startBerth({ env: { BERTH_ADMIN_PASSWORD: 'upstream-pw' }, t });
     await api(upstream.url, { username: 'admin', password: 'upstream-pw' }, 'PATCH', '/api/v1/settings', { anonymousPullEnabled: true });
     await run('docker', ['login', upstream.host, '-u', 'admin', '--password-stdin'], { input: 'upstream-pw' });
     const context = tempDir('seed001');

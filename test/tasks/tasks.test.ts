@@ -17,7 +17,7 @@ before(async () => {
   assert.equal((await cli(['login', berth.url, '-u', 'admin', '-p', adminCredentials.password])).status, 0);
 });
 after(async () => {
-  await berth.stop();
+  await berth?.stop();
 });
 
 describe('tasks (berth task ...)', () => {

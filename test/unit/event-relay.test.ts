@@ -6,18 +6,13 @@ import { RegistryEvents } from '../../src/events/registry-events.js';
 import { EventRelay } from '../../src/events/event-relay.js';
 import { manifest as storedManifest } from '../storage/metadata-store-suite.js';
 import { tempDir } from '../helpers/berth-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 const digest = (n: number) => `sha256:${String(n).padStart(64, '0')}`;
 const manifest = (n: number) => storedManifest('relay/repo', digest(n));
 const quietLog = { error: () => undefined, info: () => undefined };
 
-async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (check: () => boolean, what: string) => waitFor(check, { what, timeoutMs: 30_000, intervalMs: 50 });
 
 describe('event relay (the registry event journal)', () => {
   it('delivers what was committed while nobody listened, in order; a failing listener is retried; the cursor survives a restart', async () => {
@@ -43,7 +38,7 @@ describe('event relay (the registry event journal)', () => {
     });
     const relay = new EventRelay(store, events, quietLog);
     await relay.start();
-    await until(() => seen.includes(digest(3)));
+    await until(() => seen.includes(digest(3)), 'the relay to deliver event 3');
     // Event 2 reached the first listener twice (at least once), and 3 only after 2 went through.
     assert.deepEqual(seen, [digest(1), digest(2), digest(2), digest(3)]);
     await relay.stop();
@@ -56,7 +51,7 @@ describe('event relay (the registry event journal)', () => {
     await restarted.start();
     await push(4);
     restartedEvents.committed();
-    await until(() => after.length > 0);
+    await until(() => after.length > 0, 'the restarted relay to deliver event 4');
     await restarted.stop();
     assert.deepEqual(after, [digest(4)]);
     await store.close();

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RunLog } from '../../src/tasks/run-log.js';
+import { pause, waitFor } from '../helpers/wait.js';
 
 function memoryStore() {
   const chunks: string[] = [];
@@ -12,7 +13,8 @@ describe('run log masking', () => {
     const { chunks, store } = memoryStore();
     const log = new RunLog(store, 'cb1', ['hunter2-secret'], 5);
     log.write('token is hun');
-    await new Promise((r) => setTimeout(r, 20)); // a flush happens between the two halves
+    // a flush happens between the two halves
+    await waitFor(() => chunks.length > 0, { what: 'the run log to flush the first half', timeoutMs: 10_000, intervalMs: 5 });
     log.write('ter2-secret and done\n');
     log.write('again: hunter2-secret\n');
     await log.close();
@@ -25,7 +27,8 @@ describe('run log masking', () => {
     const { chunks, store } = memoryStore();
     const log = new RunLog(store, 'cb2', ['abcdef'], 5);
     log.write('plain text ab');
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => chunks.length > 0, { what: 'the run log to flush', timeoutMs: 10_000, intervalMs: 5 });
+    await pause(20, 'a few more 5 ms flushes, which must keep holding back "ab"');
     assert.equal(chunks.join(''), 'plain text ');
     log.write('x then learned-later\n');
     log.mask('learned-later');

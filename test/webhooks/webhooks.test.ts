@@ -5,6 +5,7 @@ import { adminCredentials, startBerth, tempDir, type BerthProcess } from '../hel
 import { OciClient } from '../helpers/oci-client.js';
 import { api } from '../helpers/management.js';
 import { Receiver } from '../helpers/receiver.js';
+import { pause, waitFor } from '../helpers/wait.js';
 
 let berth: BerthProcess;
 let client: OciClient;
@@ -23,16 +24,31 @@ async function createWebhook(name: string, body: Record<string, unknown>): Promi
   return res.body;
 }
 
-const settle = (ms = 1500) => new Promise((r) => setTimeout(r, ms));
+/** A window in which no further event may arrive (the point of the check that follows). */
+const quietPeriod = (ms: number, what: string) => pause(ms, `no ${what} within ${ms} ms`);
+
+interface DeliveryView {
+  status: string;
+  attempts: number;
+  error: string;
+  eventResponseMessage: { statusCode: number; content: string } | null;
+}
+const deliveries = async (server: BerthProcess, webhook: string) =>
+  (await api<DeliveryView[]>(server.url, adminCredentials, 'GET', `/api/v1/webhooks/${webhook}/events`)).body;
 
 before(async () => {
   berth = await startBerth({ env: { BERTH_WEBHOOK_BACKOFF_MS: '200' } });
   client = new OciClient(berth.url);
 });
 after(async () => {
-  await berth.stop();
+  await berth?.stop();
   for (const r of receivers) await r.stop();
 });
+
+/** A test's own receiver or server, stopped after it however it ends. */
+function stopAfter(t: { after(fn: () => unknown): void }, thing: { stop(): Promise<unknown> }): void {
+  t.after(() => thing.stop());
+}
 
 describe('webhook payloads (ACR format)', () => {
   it('push: ACR payload, application/json, no headers added', async () => {
@@ -71,7 +87,7 @@ describe('webhook payloads (ACR format)', () => {
     assert.equal((await client.request('DELETE', '/v2/payload/del/manifests/v2')).status, 202);
     assert.equal((await client.request('DELETE', `/v2/payload/del/manifests/${image.digest}`)).status, 202);
     const [event] = await r.waitFor(1);
-    await settle(500);
+    await quietPeriod(500, 'event for the tag delete');
     assert.equal(r.received.length, 1, 'only the manifest delete');
     assert.equal(event!.json.action, 'delete');
     assert.deepEqual(event!.json.target, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.digest, repository: 'payload/del' });
@@ -95,7 +111,9 @@ describe('webhook payloads (ACR format)', () => {
     await client.pushImage('scoped/other', 'v1');
     await all.waitFor(3);
     await everything.waitFor(4);
-    await settle(500);
+    await exact.waitFor(1);
+    await bare.waitFor(1);
+    await quietPeriod(500, 'further event for the narrower scopes');
     assert.deepEqual(exact.received.map((e) => e.json.target.tag), ['v1']);
     assert.deepEqual(all.received.map((e) => e.json.target.tag), ['v1', 'latest', 'v2']);
     assert.deepEqual(bare.received.map((e) => e.json.target.tag), ['latest']);
@@ -140,23 +158,33 @@ describe('delivery', () => {
     r.status = 503;
     await createWebhook('flaky', { uri: r.url, actions: ['push'], scope: 'flaky/app:*' });
     for (const tag of ['t1', 't2', 't3']) await client.pushImage('flaky/app', tag);
-    await settle(1200);
-    assert.equal(r.received.length, 0);
-    const failing = await api<Array<{ status: string; attempts: number; eventResponseMessage: { statusCode: number } | null }>>(
-      berth.url, adminCredentials, 'GET', '/api/v1/webhooks/flaky/events',
+    // The oldest event (listed last) has been retried at least once against the failing receiver.
+    const failing = await waitFor(
+      async () => {
+        const list = await deliveries(berth, 'flaky');
+        return list.length > 0 && list[list.length - 1]!.attempts >= 2 ? list : null;
+      },
+      { what: 'a second delivery attempt of the first flaky event', detail: async () => JSON.stringify(await deliveries(berth, 'flaky')) },
     );
-    const head = failing.body[failing.body.length - 1]!;
+    assert.equal(r.received.length, 0);
+    const head = failing[failing.length - 1]!;
     assert.equal(head.status, 'pending');
     assert.ok(head.attempts >= 2, `retried (${head.attempts} attempts)`);
     assert.equal(head.eventResponseMessage?.statusCode, 503);
     r.status = 200;
     const events = await r.waitFor(3);
     assert.deepEqual(events.map((e) => e.json.target.tag), ['t1', 't2', 't3']);
-    await settle(300);
-    const log = await api<Array<{ status: string; eventResponseMessage: { statusCode: number; content: string } }>>(berth.url, adminCredentials, 'GET', '/api/v1/webhooks/flaky/events');
-    assert.ok(log.body.every((e) => e.status === 'delivered'));
-    assert.equal(log.body[0]!.eventResponseMessage.statusCode, 200);
-    assert.equal(log.body[0]!.eventResponseMessage.content, 'thanks');
+    // The receiver has them; the server records each delivery once the answer is in.
+    const log = await waitFor(
+      async () => {
+        const list = await deliveries(berth, 'flaky');
+        return list.every((e) => e.status === 'delivered') ? list : null;
+      },
+      { what: 'every flaky event to be recorded as delivered', detail: async () => JSON.stringify(await deliveries(berth, 'flaky')) },
+    );
+    assert.ok(log.every((e) => e.status === 'delivered'));
+    assert.equal(log[0]!.eventResponseMessage!.statusCode, 200);
+    assert.equal(log[0]!.eventResponseMessage!.content, 'thanks');
   });
 
   it('ping is delivered at once and shows in list-events with masked sensitive headers', async () => {
@@ -191,11 +219,12 @@ describe('delivery', () => {
 });
 
 describe('durability', () => {
-  it('a receiver that is down gets every event after a server restart; pushes never wait for it', async () => {
+  it('a receiver that is down gets every event after a server restart; pushes never wait for it', async (t) => {
     const dataDir = tempDir('webhook-restart');
     const env = { BERTH_WEBHOOK_BACKOFF_MS: '200' };
-    let server = await startBerth({ dataDir, env });
+    let server = await startBerth({ dataDir, env, t });
     const r = new Receiver();
+    stopAfter(t, r);
     await r.start();
     const port = r.port;
     await r.stop(); // down: connection refused
@@ -204,16 +233,21 @@ describe('durability', () => {
     const first = await pushing.pushImage('durable/app', 'a');
     await pushing.pushImage('durable/app', 'b');
     assert.equal((await pushing.request('DELETE', `/v2/durable/app/manifests/${first.digest}`)).status, 202);
-    await settle(600);
-    const pending = await api<Array<{ status: string; error: string }>>(server.url, adminCredentials, 'GET', '/api/v1/webhooks/durable/events');
-    assert.equal(pending.body.length, 3);
-    assert.ok(pending.body.every((e) => e.status === 'pending'));
-    assert.equal(pending.body[2]!.error, 'ECONNREFUSED');
+    // All three recorded, and the oldest (listed last) already tried against the dead receiver.
+    const pending = await waitFor(
+      async () => {
+        const list = await deliveries(server, 'durable');
+        return list.length >= 3 && list[2]!.error ? list : null;
+      },
+      { what: 'three pending events, the first one tried', detail: async () => JSON.stringify(await deliveries(server, 'durable')) },
+    );
+    assert.equal(pending.length, 3);
+    assert.ok(pending.every((e) => e.status === 'pending'));
+    assert.equal(pending[2]!.error, 'ECONNREFUSED');
     assert.equal(await server.stop(), 0);
 
     await r.start(port);
-    receivers.push(r);
-    server = await startBerth({ dataDir, env });
+    server = await startBerth({ dataDir, env, t });
     const events = await r.waitFor(3);
     assert.deepEqual(events.map((e) => `${e.json.action}:${e.json.target.tag ?? e.json.target.digest}`), ['push:a', 'push:b', `delete:${first.digest}`]);
     await server.stop();
@@ -226,10 +260,14 @@ describe('audit of content changes', () => {
     const one = await client.pushImage('audited/app', 'latest');
     const two = await client.pushImage('audited/app', 'latest');
     await client.request('DELETE', `/v2/audited/app/manifests/${one.digest}`);
-    await settle(300);
-    const res = await api<Array<{ kind: string; actor: string; target: string; detail: Record<string, unknown> }>>(
-      berth.url, adminCredentials, 'GET', `/api/v1/audit?target=audited/app&since=${encodeURIComponent(since)}`,
-    );
+    type AuditEntry = { kind: string; actor: string; target: string; detail: Record<string, unknown> };
+    const audit = async () => (await api<AuditEntry[]>(berth.url, adminCredentials, 'GET', `/api/v1/audit?target=audited/app&since=${encodeURIComponent(since)}`)).body;
+    // The audit trail is written as the events go through: wait for all four entries.
+    const body = await waitFor(async () => {
+      const entries = await audit();
+      return entries.length >= 4 ? entries : null;
+    }, { what: 'four audit entries for audited/app', detail: async () => JSON.stringify(await audit()) });
+    const res = { body };
     const kinds = res.body.map((e) => e.kind).reverse();
     assert.deepEqual(kinds, ['image.pushed', 'image.pushed', 'tag.moved', 'image.deleted']);
     const moved = res.body.find((e) => e.kind === 'tag.moved')!;
