@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { adminCredentials, startBerth, type BerthProcess } from '../helpers/berth-process.js';
 import { mediaTypes, OciClient, sha256 } from '../helpers/oci-client.js';
-import { openRawRequest, readAtLeast, resetMidRequest, until } from '../helpers/raw-http.js';
+import { openRawRequest, readAtLeast, resetMidRequest } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
 const announced = 4 * 1024 * 1024;
 /** How much of the body is sent before the reset, and how long the client lingers: many points of a request. */
@@ -98,7 +99,7 @@ describe('clients that reset their connection mid-request', () => {
     }
     await assertServerHealthy();
     const uploads = join(berth.dataDir, 'uploads');
-    await until('the aborted monolithic uploads to be cleaned up', () => readdirSync(uploads).length === 0);
+    await waitFor(() => readdirSync(uploads).length === 0, { what: 'the aborted monolithic uploads to be cleaned up' });
     assert.equal((await client.request('HEAD', `/v2/abort/monolithic/blobs/${sha256('never arrives either')}`)).status, 404);
   });
 

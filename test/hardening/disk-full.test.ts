@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { adminCredentials, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { basicAuth, OciClient, sha256 } from '../helpers/oci-client.js';
 import { api } from '../helpers/management.js';
-import { until } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Writes into `file` until the filesystem refuses another byte. */
 function fillDisk(file: string): void {
@@ -77,7 +77,7 @@ describe('a full disk', () => {
       assert.equal((await fetch(`${berth.url}/v2/full/app/manifests/v1`, { headers: { Authorization: `Bearer ${token}` } })).status, 200);
 
       // Nothing half-stored: the failed uploads hold no bytes.
-      await until('failed uploads to give their space back', () => bytesUnder(join(dataDir, 'uploads')) === 0 && readdirSync(join(dataDir, 'tmp')).length === 0);
+      await waitFor(() => bytesUnder(join(dataDir, 'uploads')) === 0 && readdirSync(join(dataDir, 'tmp')).length === 0, { what: 'failed uploads to give their space back' });
       assert.equal((await client.request('HEAD', `/v2/full/app/blobs/${sha256(big)}`)).status, 404);
 
       rmSync(filler);
@@ -87,10 +87,10 @@ describe('a full disk', () => {
       assert.equal((await client.request('PUT', `${session}?digest=${sha256(big)}`)).status, 201);
       await client.pushImage('full/app', 'v3');
       // The login made while the disk was full reaches the audit log once it can be written.
-      await until('the login made during the outage in the audit log', async () => {
+      await waitFor(async () => {
         const audit = await api<Array<{ kind: string; detail: { method?: string } | null }>>(berth!.url, adminCredentials, 'GET', '/api/v1/audit?top=200');
         return audit.body.some((e) => e.kind === 'login.succeeded' && e.detail?.method === 'token');
-      });
+      }, { what: 'the login made during the outage in the audit log' });
       assert.equal(berth.child.exitCode, null);
     } finally {
       await berth?.stop();

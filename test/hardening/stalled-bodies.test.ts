@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { adminCredentials, startBerth } from '../helpers/berth-process.js';
 import { OciClient, sha256 } from '../helpers/oci-client.js';
-import { closedWithin, openRawRequest, until } from '../helpers/raw-http.js';
+import { closedWithin, openRawRequest } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait.js';
 
 async function startSession(client: OciClient, repository: string): Promise<string> {
   const res = await client.request('POST', `/v2/${repository}/blobs/uploads/`);
@@ -88,7 +89,7 @@ describe('bodies that stop arriving', () => {
     stalled.write(Buffer.alloc(10, 1));
     // In flight for sure once its first bytes are in the upload's file.
     const file = join(berth.dataDir, 'uploads', location.split('/').pop()!);
-    await until('the stalled chunk to reach the upload file', () => existsSync(file) && statSync(file).size === 10);
+    await waitFor(() => existsSync(file) && statSync(file).size === 10, { what: 'the stalled chunk to reach the upload file' });
     const started = Date.now();
     const code = await Promise.race([
       berth.stop('SIGTERM'),
