@@ -16,13 +16,33 @@ export async function hashSecret(secret: string): Promise<string> {
   return `scrypt$${N}$${r}$${p}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 
-export async function verifySecret(secret: string, stored: string): Promise<boolean> {
-  const [scheme, n, r, p, salt, expected] = stored.split('$');
-  if (scheme !== 'scrypt' || !salt || !expected) return false;
-  const expectedKey = Buffer.from(expected, 'base64');
-  const N = Number(n);
-  const key = await scryptAsync(secret, Buffer.from(salt, 'base64'), expectedKey.length, { N, r: Number(r), p: Number(p), maxmem: 256 * N * Number(r) });
-  return timingSafeEqual(key, expectedKey);
+/**
+ * A stand-in with the same parameters as `hashSecret`'s: checking a password against it costs what
+ * checking a real hash costs, and never matches (its key is random, not derived from anything).
+ */
+const dummyHash = (() => {
+  const { N, r, p, keyLength } = defaults;
+  return `scrypt$${N}$${r}$${p}$${randomBytes(16).toString('base64')}$${randomBytes(keyLength).toString('base64')}`;
+})();
+
+/**
+ * Whether `secret` matches `stored`. With `stored` null (no such user, token or password) or
+ * unreadable, the check still runs scrypt, against a dummy hash, and answers false: a failure must
+ * take as long when the name does not exist as when the password is wrong.
+ */
+export async function verifySecret(secret: string, stored: string | null): Promise<boolean> {
+  const parsed = stored === null ? null : parseHash(stored);
+  const { N, r, p, salt, key: expectedKey } = parsed ?? parseHash(dummyHash)!;
+  const key = await scryptAsync(secret, salt, expectedKey.length, { N, r, p, maxmem: 256 * N * r });
+  return parsed !== null && timingSafeEqual(key, expectedKey);
+}
+
+function parseHash(stored: string): { N: number; r: number; p: number; salt: Buffer; key: Buffer } | null {
+  const [scheme, n, r, p, salt, key] = stored.split('$');
+  if (scheme !== 'scrypt' || !salt || !key) return null;
+  const params = { N: Number(n), r: Number(r), p: Number(p) };
+  if (!Object.values(params).every((v) => Number.isInteger(v) && v > 0)) return null;
+  return { ...params, salt: Buffer.from(salt, 'base64'), key: Buffer.from(key, 'base64') };
 }
 
 /** A generated password: 32 random bytes, URL-safe, no ambiguity when copied. */

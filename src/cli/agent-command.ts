@@ -1,27 +1,20 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { HttpAgentBackend } from '../tasks/agents/http-agent-backend.js';
-import { RunAgent, type AgentLogger } from '../tasks/agents/run-agent.js';
+import { RunAgent } from '../tasks/agents/run-agent.js';
 import { DockerTaskRunner } from '../tasks/docker/docker-runner.js';
 import { CliError } from './api-client.js';
 import { normalizePlatform } from '../tasks/platform.js';
+import { createLogger, isLogFormat, logFormats } from '../observability/logger.js';
 
 interface AgentOptions {
   server: string;
   name?: string;
   concurrency: string;
   platform: string[];
+  logLevel?: string;
+  logFormat?: string;
 }
-
-/** One JSON line per event on stderr, like the server's own log. */
-const jsonLogger = (agent: string): AgentLogger => {
-  const line = (level: string) => (objOrMsg: unknown, msg?: string) => {
-    const fields = typeof objOrMsg === 'object' && objOrMsg !== null ? { ...(objOrMsg as Record<string, unknown>) } : {};
-    if (fields.err instanceof Error) fields.err = { message: fields.err.message };
-    process.stderr.write(`${JSON.stringify({ level, time: new Date().toISOString(), agent, msg: typeof objOrMsg === 'string' ? objOrMsg : msg, ...fields })}\n`);
-  };
-  return { info: line('info'), warn: line('warn'), error: line('error') } as AgentLogger;
-};
 
 export function registerAgentCommand(program: Command): void {
   program
@@ -31,13 +24,19 @@ export function registerAgentCommand(program: Command): void {
     .option('--name <name>', 'agent name shown in runs (default agent-<host>-<random>)')
     .option('--concurrency <n>', 'runs executed at once', '2')
     .option('--platform <os/arch>', 'a platform this engine also runs (binfmt/qemu emulation), besides its own; repeatable', (v: string, all: string[]) => [...all, v], [] as string[])
-    .addHelpText('after', '\nThe agent key comes from BERTH_AGENT_KEY, as set on the server.')
+    .option('--log-level <level>', 'trace|debug|info|warn|error (env BERTH_LOG_LEVEL, default info)')
+    .option('--log-format <format>', 'auto (default: pretty on a terminal, JSON lines otherwise), json or pretty (env BERTH_LOG_FORMAT)')
+    .addHelpText('after', '\nThe agent key comes from BERTH_AGENT_KEY, as set on the server. Its log goes to stderr.')
     .action(async (options: AgentOptions) => {
       const key = process.env.BERTH_AGENT_KEY;
       if (!key) throw new CliError('set BERTH_AGENT_KEY to the key the server was started with');
       const concurrency = Number(options.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1) throw new CliError('--concurrency must be a positive integer');
+      const logFormat = options.logFormat ?? (process.env.BERTH_LOG_FORMAT || 'auto');
+      if (!isLogFormat(logFormat)) throw new CliError(`invalid log format "${logFormat}": use ${logFormats.join(', ')}`);
       const name = options.name ?? `agent-${hostname().split('.')[0]}-${Math.random().toString(36).slice(2, 8)}`;
+      // Like the server's log, on stderr (stdout stays free), every line naming the agent.
+      const log = createLogger({ level: options.logLevel ?? (process.env.BERTH_LOG_LEVEL || 'info'), format: logFormat, destination: 2, base: { agent: name } });
       const backend = new HttpAgentBackend(options.server, key);
       try {
         await backend.ping(name);
@@ -50,7 +49,7 @@ export function registerAgentCommand(program: Command): void {
       } catch (error) {
         throw new CliError((error as Error).message);
       }
-      const agent = new RunAgent(backend, new DockerTaskRunner(), jsonLogger(name), concurrency, name, extraPlatforms);
+      const agent = new RunAgent(backend, new DockerTaskRunner(), log, concurrency, name, extraPlatforms);
       await agent.start();
       // The agent's own timers do not hold the process open (inside the server they must not).
       const keepAlive = setInterval(() => undefined, 60_000);

@@ -12,6 +12,7 @@ export function registerServeCommand(program: Command): void {
     .option('--tls-cert <file>', 'PEM certificate (full chain allowed) to serve HTTPS')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--log-level <level>', 'trace|debug|info|warn|error (default info)')
+    .option('--log-format <format>', 'auto (default: pretty on a terminal, JSON lines otherwise), json or pretty (env BERTH_LOG_FORMAT)')
     .option('--auth <mode>', 'required (default) or none: no authentication at all, for local experiments')
     .option('--secret-key-file <file>', 'key for secrets at rest (or BERTH_SECRET_KEY; default: generated in the data dir)')
     .option('--no-local-agent', 'execute no runs in the server itself (env BERTH_LOCAL_AGENT=false); remote agents only')

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { acrPresets, type RateLimitPolicy, type RateLimitPreset } from '../auth/rate-limits.js';
+import { isLogFormat, logFormats, type LogFormat } from '../observability/logger.js';
 
 export type AuthMode = 'required' | 'none';
 
@@ -11,6 +12,8 @@ export interface Settings {
   dataDir: string;
   tls: { certFile: string; keyFile: string } | null;
   logLevel: string;
+  /** auto (pretty on a terminal, JSON lines otherwise), json or pretty. */
+  logFormat: LogFormat;
   auth: AuthMode;
   /** Signed-in identities unlimited unless asked; anonymous callers per address. */
   rateLimit: RateLimitPolicy;
@@ -49,6 +52,7 @@ export interface SettingsOverrides {
   tlsCert?: string;
   tlsKey?: string;
   logLevel?: string;
+  logFormat?: string;
   auth?: string;
   secretKeyFile?: string;
   /** commander's --no-local-agent */
@@ -70,6 +74,7 @@ interface ConfigFile {
   dataDir?: string;
   tls?: { cert?: string; key?: string };
   logLevel?: string;
+  logFormat?: string;
   auth?: string;
   rateLimit?: { requestsPerSecond?: number; burst?: number; preset?: string; anonymous?: { requestsPerSecond?: number; burst?: number } };
   loginThrottle?: { maxFailures?: number; windowSeconds?: number };
@@ -100,7 +105,7 @@ function readConfigFile(path: string): ConfigFile {
   const parsed: unknown = parseYaml(text);
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new SettingsError(`config file ${path} must be a YAML mapping`);
-  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases', 'localAgent', 'agentKeyFile', 'runLeaseSeconds', 'publicUrl', 'http']);
+  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'logFormat', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases', 'localAgent', 'agentKeyFile', 'runLeaseSeconds', 'publicUrl', 'http']);
   const unknown = Object.keys(parsed).filter((k) => !known.has(k));
   if (unknown.length > 0) throw new SettingsError(`config file ${path}: unknown keys ${unknown.join(', ')}`);
   return parsed as ConfigFile;
@@ -119,12 +124,15 @@ export function resolveSettings(overrides: SettingsOverrides, processEnv: NodeJS
   if (Boolean(certFile) !== Boolean(keyFile)) throw new SettingsError('TLS needs both a certificate and a key');
   const auth = overrides.auth ?? env.BERTH_AUTH ?? file.auth ?? 'required';
   if (auth !== 'required' && auth !== 'none') throw new SettingsError(`invalid auth mode "${auth}": use "required" or "none"`);
+  const logFormat = overrides.logFormat ?? env.BERTH_LOG_FORMAT ?? file.logFormat ?? 'auto';
+  if (!isLogFormat(logFormat)) throw new SettingsError(`invalid log format "${logFormat}": use ${logFormats.join(', ')}`);
   return {
     host,
     port,
     dataDir: resolve(overrides.dataDir ?? env.BERTH_DATA_DIR ?? file.dataDir ?? defaultDataDir),
     tls: certFile && keyFile ? { certFile: resolve(certFile), keyFile: resolve(keyFile) } : null,
     logLevel: overrides.logLevel ?? env.BERTH_LOG_LEVEL ?? file.logLevel ?? 'info',
+    logFormat,
     auth,
     rateLimit: {
       authenticated: {
@@ -220,6 +228,7 @@ export function describeSettings(settings: Settings): Record<string, unknown> {
     blobStorage: 'filesystem',
     tls: settings.tls ? { cert: settings.tls.certFile, key: settings.tls.keyFile } : 'off',
     logLevel: settings.logLevel,
+    logFormat: settings.logFormat,
     auth: settings.auth,
     rateLimit: {
       authenticated: settings.rateLimit.preset ?? (settings.rateLimit.authenticated.requestsPerSecond > 0 ? settings.rateLimit.authenticated : 'off'),

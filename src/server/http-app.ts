@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import { RegistryError, isStorageFull, storageFullError } from '../registry/errors.js';
 import type { RegistryMetrics } from '../observability/metrics.js';
+import { serverLoggerOptions } from '../observability/logger.js';
 import type { Settings } from '../config/settings.js';
 import { runWithRequestContext } from '../events/request-context.js';
 import { discardUnreadBody } from '../streams/request-body.js';
@@ -31,7 +32,7 @@ export interface HttpAppOptions {
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   const { settings, metrics } = options;
   const app = Fastify({
-    logger: { level: settings.logLevel },
+    logger: serverLoggerOptions(settings),
     // One line per request, written by the onResponse hook below with the route and duration.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
