@@ -5,6 +5,7 @@ import { RunAgent, type AgentLogger } from '../tasks/agents/run-agent.js';
 import { DockerTaskRunner } from '../tasks/docker/docker-runner.js';
 import { CliError } from './api-client.js';
 import { normalizePlatform } from '../tasks/platform.js';
+import { EgressPolicy, validateEgressRules } from '../network/egress.js';
 
 interface AgentOptions {
   server: string;
@@ -31,7 +32,11 @@ export function registerAgentCommand(program: Command): void {
     .option('--name <name>', 'agent name shown in runs (default agent-<host>-<random>)')
     .option('--concurrency <n>', 'runs executed at once', '2')
     .option('--platform <os/arch>', 'a platform this engine also runs (binfmt/qemu emulation), besides its own; repeatable', (v: string, all: string[]) => [...all, v], [] as string[])
-    .addHelpText('after', '\nThe agent key comes from BERTH_AGENT_KEY, as set on the server.')
+    .addHelpText(
+      'after',
+      '\nThe agent key comes from BERTH_AGENT_KEY, as set on the server. Tarball contexts and alias src URLs are\n' +
+        "fetched under this machine's egress policy: BERTH_EGRESS_DENY / BERTH_EGRESS_ALLOW, as on the server.",
+    )
     .action(async (options: AgentOptions) => {
       const key = process.env.BERTH_AGENT_KEY;
       if (!key) throw new CliError('set BERTH_AGENT_KEY to the key the server was started with');
@@ -50,7 +55,14 @@ export function registerAgentCommand(program: Command): void {
       } catch (error) {
         throw new CliError((error as Error).message);
       }
-      const agent = new RunAgent(backend, new DockerTaskRunner(), jsonLogger(name), concurrency, name, extraPlatforms);
+      let egress: EgressPolicy;
+      try {
+        const list = (value: string | undefined) => validateEgressRules((value ?? '').split(',').map((e) => e.trim()).filter((e) => e !== ''));
+        egress = new EgressPolicy({ deny: list(process.env.BERTH_EGRESS_DENY), allow: list(process.env.BERTH_EGRESS_ALLOW) });
+      } catch (error) {
+        throw new CliError(`BERTH_EGRESS_DENY / BERTH_EGRESS_ALLOW: ${(error as Error).message}`);
+      }
+      const agent = new RunAgent(backend, new DockerTaskRunner(), jsonLogger(name), concurrency, name, extraPlatforms, egress);
       await agent.start();
       // The agent's own timers do not hold the process open (inside the server they must not).
       const keepAlive = setInterval(() => undefined, 60_000);
