@@ -1,7 +1,11 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { Agent, buildConnector, fetch as undiciFetch, type Response } from 'undici';
+import type { Agent, Dispatcher, Response } from 'undici';
+
+// Loaded on first use: undici takes a noticeable part of start-up, and many servers never import or post a webhook.
+let undici: Promise<typeof import('undici')> | null = null;
+const loadUndici = () => (undici ??= import('undici'));
 
 /**
  * Addresses no request made on a user's behalf may reach, whatever the configuration adds
@@ -105,22 +109,28 @@ const credentialHeaders = ['authorization', 'cookie', 'proxy-authorization'];
 export class EgressPolicy {
   private readonly deny: Rule[];
   private readonly allow: Rule[];
-  /** The dispatcher every outbound request goes through. */
-  readonly dispatcher: Agent;
+  private agent: Promise<Agent> | null = null;
 
   constructor(rules: EgressRules = { deny: [], allow: [] }) {
     this.deny = [...defaultEgressDeny.map((d) => d.range), ...rules.deny].map(parseRule);
     this.allow = rules.allow.map(parseRule);
-    const connect = buildConnector({ lookup: this.lookup });
-    this.dispatcher = new Agent({
-      connect: (options, callback) => {
-        // Names are checked in `lookup`; a literal address never reaches it, so it is checked here.
-        const host = options.hostname.replace(/^\[|\]$/g, '');
-        const why = isIP(host) ? this.refusal(host, host) : this.hostRefusal(host);
-        if (why) return void callback(new EgressDeniedError(why), null);
-        return connect(options, callback);
-      },
+  }
+
+  /** The dispatcher every outbound request goes through: its connector checks each address. */
+  private dispatcher(): Promise<Agent> {
+    this.agent ??= loadUndici().then(({ Agent, buildConnector }) => {
+      const connect = buildConnector({ lookup: this.lookup });
+      return new Agent({
+        connect: (options, callback) => {
+          // Names are checked in `lookup`; a literal address never reaches it, so it is checked here.
+          const host = options.hostname.replace(/^\[|\]$/g, '');
+          const why = isIP(host) ? this.refusal(host, host) : this.hostRefusal(host);
+          if (why) return void callback(new EgressDeniedError(why), null);
+          return connect(options, callback);
+        },
+      });
     });
+    return this.agent;
   }
 
   /** Why a connection to `address` (resolved from `hostname`) is refused, or null when it is allowed. */
@@ -148,13 +158,14 @@ export class EgressPolicy {
    */
   async fetch(url: string | URL, init: EgressFetchInit): Promise<Response> {
     const first = new URL(url);
+    const [{ fetch: undiciFetch }, dispatcher] = await Promise.all([loadUndici(), this.dispatcher()]);
     let current = first;
     let headers = { ...init.headers };
     for (let hop = 0; ; hop++) {
       this.checkUrl(current);
       let response: Response;
       try {
-        response = await undiciFetch(current, { headers, redirect: 'manual', dispatcher: this.dispatcher, ...(init.signal ? { signal: init.signal } : {}) });
+        response = await undiciFetch(current, { headers, redirect: 'manual', dispatcher, ...(init.signal ? { signal: init.signal } : {}) });
       } catch (error) {
         // fetch wraps a refusal at connect time in "fetch failed"; the refusal is the news.
         throw egressRefusal(error) ?? error;
@@ -179,8 +190,15 @@ export class EgressPolicy {
     }
   }
 
-  close(): Promise<void> {
-    return this.dispatcher.close();
+  /** One request as given (no redirects followed; headers sent as they are), through the policy. */
+  async request(url: URL, options: { method: 'POST'; headers: Record<string, string>; body: Buffer; signal: AbortSignal }): Promise<Dispatcher.ResponseData> {
+    this.checkUrl(url);
+    const [{ request }, dispatcher] = await Promise.all([loadUndici(), this.dispatcher()]);
+    return request(url, { ...options, dispatcher });
+  }
+
+  async close(): Promise<void> {
+    if (this.agent) await (await this.agent).close();
   }
 
   private hostRefusal(hostname: string): string | null {

@@ -1,5 +1,4 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { request } from 'undici';
 import { egressRefusal, type EgressPolicy } from '../network/egress.js';
 import type { DeliveryRecord, WebhookStore } from './webhook-store.js';
 
@@ -54,11 +53,10 @@ export async function attemptDelivery(
   }
   try {
     const body = Buffer.from(delivery.requestBody);
-    const res = await request(url, {
+    const res = await egress.request(url, {
       method: 'POST',
       headers: { ...delivery.requestHeaders, 'Content-Length': String(body.length) },
       body,
-      dispatcher: egress.dispatcher,
       signal: AbortSignal.timeout(timeoutMs),
     });
     const chunks: Buffer[] = [];
