@@ -88,9 +88,11 @@ export class RemoteRegistry {
     let res: Response;
     try {
       res = await send();
-      if (res.status === 401) {
+      // Only the registry itself may ask for credentials: a 401 from the host a blob was
+      // redirected to (its challenge could name any realm) is just a failure.
+      if (res.status === 401 && new URL(res.url).origin === new URL(this.source.registryUrl).origin) {
         const challenge = res.headers.get('www-authenticate');
-        await res.arrayBuffer().catch(() => undefined);
+        await res.body?.cancel().catch(() => undefined);
         if (!challenge || !(await this.authenticate(challenge))) return res;
         res = await send();
       }

@@ -87,6 +87,28 @@ describe('import redirects', () => {
     assert.ok(stored.every((r) => r.range?.startsWith('bytes=')), 'the Range header goes along');
   });
 
+  it("the blob host cannot ask for the source's credentials: its challenge is not answered", async () => {
+    const registry = await fake();
+    const blobHost = await fake();
+    const tokenServer = await fake();
+    registry.basic = { username: 'puller', password: 'pull-secret' };
+    registry.override = (req, res) => {
+      const blob = /^\/v2\/lib\/app\/blobs\/(sha256:[0-9a-f]+)$/.exec(req.url ?? '');
+      if (!blob || !req.headers.authorization) return false;
+      res.writeHead(307, { Location: `${blobHost.url}/storage/${blob[1]}` }).end();
+      return true;
+    };
+    blobHost.override = (_req, res) => {
+      res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="${tokenServer.url}/token"` }).end();
+      return true;
+    };
+    const job = await importJob(berth, `${registry.host}/lib/app:v1`, 'egress/cdn-challenge:v1', { username: 'puller', password: 'pull-secret' });
+    assert.equal(job.status, 'failed');
+    assert.match(job.error ?? '', /denied access .*401/);
+    assert.ok(blobHost.requests.length > 0, 'the blob host was asked');
+    assert.deepEqual(tokenServer.requests, [], 'the credentials never went to a realm the blob host named');
+  });
+
   it('a manifest redirected to another origin is refused, and that origin is never asked', async () => {
     const registry = await fake();
     const elsewhere = await fake();
