@@ -6,6 +6,7 @@ import { DockerTaskRunner } from '../tasks/docker/docker-runner.js';
 import { CliError } from './api-client.js';
 import { normalizePlatform } from '../tasks/platform.js';
 import { createLogger, isLogFormat, logFormats } from '../observability/logger.js';
+import { EgressPolicy, validateEgressRules } from '../network/egress.js';
 
 interface AgentOptions {
   server: string;
@@ -26,7 +27,11 @@ export function registerAgentCommand(program: Command): void {
     .option('--platform <os/arch>', 'a platform this engine also runs (binfmt/qemu emulation), besides its own; repeatable', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--log-level <level>', 'trace|debug|info|warn|error (env BERTH_LOG_LEVEL, default info)')
     .option('--log-format <format>', 'auto (default: pretty on a terminal, JSON lines otherwise), json or pretty (env BERTH_LOG_FORMAT)')
-    .addHelpText('after', '\nThe agent key comes from BERTH_AGENT_KEY, as set on the server. Its log goes to stderr.')
+    .addHelpText(
+      'after',
+      '\nThe agent key comes from BERTH_AGENT_KEY, as set on the server. Tarball contexts and alias src URLs are\n' +
+        "fetched under this machine's egress policy: BERTH_EGRESS_DENY / BERTH_EGRESS_ALLOW, as on the server. Its log goes to stderr.",
+    )
     .action(async (options: AgentOptions) => {
       const key = process.env.BERTH_AGENT_KEY;
       if (!key) throw new CliError('set BERTH_AGENT_KEY to the key the server was started with');
@@ -49,7 +54,14 @@ export function registerAgentCommand(program: Command): void {
       } catch (error) {
         throw new CliError((error as Error).message);
       }
-      const agent = new RunAgent(backend, new DockerTaskRunner(), log, concurrency, name, extraPlatforms);
+      let egress: EgressPolicy;
+      try {
+        const list = (value: string | undefined) => validateEgressRules((value ?? '').split(',').map((e) => e.trim()).filter((e) => e !== ''));
+        egress = new EgressPolicy({ deny: list(process.env.BERTH_EGRESS_DENY), allow: list(process.env.BERTH_EGRESS_ALLOW) });
+      } catch (error) {
+        throw new CliError(`BERTH_EGRESS_DENY / BERTH_EGRESS_ALLOW: ${(error as Error).message}`);
+      }
+      const agent = new RunAgent(backend, new DockerTaskRunner(), log, concurrency, name, extraPlatforms, egress);
       await agent.start();
       // The agent's own timers do not hold the process open (inside the server they must not).
       const keepAlive = setInterval(() => undefined, 60_000);

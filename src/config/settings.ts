@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { acrPresets, type RateLimitPolicy, type RateLimitPreset } from '../auth/rate-limits.js';
 import { isLogFormat, logFormats, type LogFormat } from '../observability/logger.js';
+import { defaultEgressDeny, validateEgressRules } from '../network/egress.js';
 
 export type AuthMode = 'required' | 'none';
 
@@ -42,6 +43,8 @@ export interface Settings {
   runLeaseSeconds: number;
   /** Images for the first word of a task cmd (ACR's `bash`, `curl`, ...); config file only. */
   taskImageAliases: Record<string, string>;
+  /** Outbound requests made on a user's behalf (import, webhooks, task sources): added denies, exceptions. */
+  egress: { deny: string[]; allow: string[] };
 }
 
 /** Options as given on the command line; absent ones fall back to env, config file, defaults. */
@@ -80,6 +83,7 @@ interface ConfigFile {
   loginThrottle?: { maxFailures?: number; windowSeconds?: number };
   tokens?: { accessSeconds?: number; refreshSeconds?: number };
   webhooks?: { initialBackoffMs?: number; maxBackoffMs?: number; giveUpAfterHours?: number };
+  egress?: { deny?: string[] | string; allow?: string[] | string };
 }
 
 export const defaultListen = '127.0.0.1:5000';
@@ -105,7 +109,7 @@ function readConfigFile(path: string): ConfigFile {
   const parsed: unknown = parseYaml(text);
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new SettingsError(`config file ${path} must be a YAML mapping`);
-  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'logFormat', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases', 'localAgent', 'agentKeyFile', 'runLeaseSeconds', 'publicUrl', 'http']);
+  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'logFormat', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases', 'localAgent', 'agentKeyFile', 'runLeaseSeconds', 'publicUrl', 'http', 'egress']);
   const unknown = Object.keys(parsed).filter((k) => !known.has(k));
   if (unknown.length > 0) throw new SettingsError(`config file ${path}: unknown keys ${unknown.join(', ')}`);
   return parsed as ConfigFile;
@@ -171,6 +175,10 @@ export function resolveSettings(overrides: SettingsOverrides, processEnv: NodeJS
     agentKey: checkAgentKey(env.BERTH_AGENT_KEY ?? readKeyFile(overrides.agentKeyFile ?? env.BERTH_AGENT_KEY_FILE ?? file.agentKeyFile)),
     runLeaseSeconds: Math.max(3, number('run lease', env.BERTH_RUN_LEASE_SECONDS ?? file.runLeaseSeconds ?? 30)),
     taskImageAliases: Object.fromEntries(Object.entries(file.taskImageAliases ?? {}).map(([k, v]) => [k, String(v)])),
+    egress: {
+      deny: egressList('egress.deny', env.BERTH_EGRESS_DENY ?? file.egress?.deny),
+      allow: egressList('egress.allow', env.BERTH_EGRESS_ALLOW ?? file.egress?.allow),
+    },
   };
 }
 
@@ -190,6 +198,16 @@ function publicUrl(value: string | undefined): URL | null {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new SettingsError(`invalid public URL "${value}": use http or https`);
   return url;
+}
+
+/** A comma list (environment) or a YAML list of CIDRs and host names, each checked. */
+function egressList(what: string, value: string | string[] | undefined): string[] {
+  const entries = (Array.isArray(value) ? value.map(String) : (value ?? '').split(',')).map((e) => e.trim()).filter((e) => e !== '');
+  try {
+    return validateEgressRules(entries);
+  } catch (error) {
+    throw new SettingsError(`${what}: ${(error as Error).message}`);
+  }
 }
 
 function flag(what: string, value: string): boolean {
@@ -242,6 +260,7 @@ export function describeSettings(settings: Settings): Record<string, unknown> {
     secretKey: settings.secretKey ? 'from BERTH_SECRET_KEY' : (settings.secretKeyFile ?? '<data-dir>/secret.key'),
     runLogRetentionDays: settings.runLogRetentionDays,
     taskImageAliases: settings.taskImageAliases,
+    egress: { defaultDeny: defaultEgressDeny.map((d) => d.range), deny: settings.egress.deny, allow: settings.egress.allow },
     agents: { local: settings.localAgent ? 'on' : 'off', leaseSeconds: settings.runLeaseSeconds, remote: settings.agentKey ? 'on (agent key set)' : 'off (no BERTH_AGENT_KEY)' },
   };
 }

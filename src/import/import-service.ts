@@ -11,6 +11,7 @@ import { parseSourceReference, parseTarget, type SourceReference } from './image
 import { RemoteRegistry, type RemoteCredentials } from './remote-registry.js';
 import { runWithRequestContext } from '../events/request-context.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { EgressPolicy } from '../network/egress.js';
 
 /** ACR's limit on manifests in one import (an index, its children and referrers). */
 const maxManifests = 50;
@@ -24,6 +25,8 @@ export type Requester = ImportJob['requestedBy'];
 export interface ImportPermissions {
   canPull(who: Requester, repository: string): Promise<boolean>;
   canPush(who: Requester, repository: string): Promise<boolean>;
+  /** May see every identity's jobs (the Owner role; everyone with --auth none). */
+  seesAllJobs(who: Requester): Promise<boolean>;
 }
 
 export interface ImportRequest {
@@ -70,6 +73,7 @@ export class ImportService {
     private readonly isSelf: (host: string) => boolean,
     private readonly audit: AuditLog,
     private readonly log: FastifyBaseLogger,
+    private readonly egress: EgressPolicy,
   ) {}
 
   /** Resumes jobs a restart interrupted, or fails them clearly when their credentials are gone. */
@@ -105,6 +109,15 @@ export class ImportService {
     if (this.isSelf(source.registryHost) && !(await this.permissions.canPull(who, source.repository))) {
       throw new RegistryError('DENIED', `no pull permission on ${source.repository}`);
     }
+    // What can be told without resolving names (a literal address, a host rule) is refused now;
+    // the rest when the job connects.
+    if (!this.isSelf(source.registryHost)) {
+      try {
+        this.egress.checkUrl(new URL(source.registryUrl));
+      } catch (error) {
+        throw new RegistryError('DENIED', `cannot import from ${source.registryHost}: ${(error as Error).message}`);
+      }
+    }
     if (!request.force) await this.refuseExistingTags(targets);
     const job: ImportJob = {
       id: randomUUID(),
@@ -130,14 +143,37 @@ export class ImportService {
     return job;
   }
 
-  async get(id: string): Promise<ImportJob> {
+  /** A job, for its requester or anyone who may see it (see `maySee`); others get 404, as for no job. */
+  async get(who: Requester, id: string): Promise<ImportJob> {
     const job = await this.store.getImport(id);
-    if (!job) throw new RegistryError('NOT_FOUND', `import job "${id}" not found`);
+    if (!job || !(await this.maySee(who, job, await this.permissions.seesAllJobs(who)))) throw new RegistryError('NOT_FOUND', `import job "${id}" not found`);
     return job;
   }
 
-  list(limit: number): Promise<ImportJob[]> {
-    return this.store.listImports(limit);
+  /** The newest `limit` jobs `who` may see. */
+  async list(who: Requester, limit: number): Promise<ImportJob[]> {
+    const all = await this.permissions.seesAllJobs(who);
+    const page = Math.max(limit, 100);
+    const visible: ImportJob[] = [];
+    for (let offset = 0; visible.length < limit; offset += page) {
+      const jobs = await this.store.listImports(page, offset);
+      for (const job of jobs) if (visible.length < limit && (await this.maySee(who, job, all))) visible.push(job);
+      if (jobs.length < page) break;
+    }
+    return visible;
+  }
+
+  /**
+   * A job shows its source, targets and errors: it is visible to its requester, to whoever sees
+   * all jobs (Owner), and to those who may pull every one of its target repositories (they can
+   * read what it brought anyway).
+   */
+  private async maySee(who: Requester, job: ImportJob, seesAll: boolean): Promise<boolean> {
+    if (seesAll || (job.requestedBy.kind === who.kind && job.requestedBy.name === who.name && who.kind !== 'anonymous')) return true;
+    const targets = new Set([...job.targetTags.map((t) => parseTarget(t).repository), ...job.untaggedRepositories]);
+    if (targets.size === 0) return false;
+    for (const repository of targets) if (!(await this.permissions.canPull(who, repository))) return false;
+    return true;
   }
 
   private kick(): void {
@@ -188,7 +224,7 @@ export class ImportService {
   private async execute(job: ImportJob, credentials: RemoteCredentials | null): Promise<void> {
     const source = parseSourceReference(job.source);
     const self = this.isSelf(source.registryHost);
-    const remote = self ? null : new RemoteRegistry(source, credentials);
+    const remote = self ? null : new RemoteRegistry(source, credentials, this.egress);
     const from = remote ? this.remoteSource(remote) : this.localSource(source.repository);
     const targets = job.targetTags.map(parseTarget);
     const repositories = [...new Set([...targets.map((t) => t.repository), ...job.untaggedRepositories])];
@@ -311,6 +347,8 @@ export class ImportService {
           await this.store.putImport(job);
         }
       } catch (error) {
+        // A refusal (policy, rights) is the same on every attempt.
+        if (error instanceof RegistryError && error.code === 'DENIED') throw error;
         if (++failures >= maxChunkFailures) throw new Error(`downloading ${digest} failed ${failures} times: ${(error as Error).message}`);
         this.log.warn({ import: job.id, digest, offset: session.size, failures, err: error }, 'import chunk failed; resuming');
         session = await this.blobs.uploadStatus(repository, session.id);

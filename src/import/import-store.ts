@@ -32,7 +32,8 @@ export interface ImportJob {
 export interface ImportStore {
   putImport(job: ImportJob): Promise<void>;
   getImport(id: string): Promise<ImportJob | null>;
-  listImports(limit: number): Promise<ImportJob[]>;
+  /** Newest first; `offset` skips that many. */
+  listImports(limit: number, offset?: number): Promise<ImportJob[]>;
   /** Jobs a restart interrupted. */
   unfinishedImports(): Promise<ImportJob[]>;
 }

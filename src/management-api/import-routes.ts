@@ -10,7 +10,8 @@ declare module 'fastify' {
 
 /**
  * /api/v1/imports: open to any authenticated identity; the service checks push rights on every
- * target (and pull on the source when it is this registry).
+ * target (and pull on the source when it is this registry), and shows a job only to its
+ * requester, the Owner role and those who may pull all of its targets.
  */
 export function importRoutes(app: FastifyInstance, imports: ImportService, requester: (request: FastifyRequest) => Requester): void {
   const tags = ['import'];
@@ -51,12 +52,19 @@ export function importRoutes(app: FastifyInstance, imports: ImportService, reque
   );
   app.get<{ Querystring: { top?: number } }>(
     '/api/v1/imports',
-    { config, schema: { tags, querystring: { type: 'object', properties: { top: { type: 'integer', minimum: 1, maximum: 1000, default: 50 } } } } },
-    async (request) => imports.list(request.query.top ?? 50),
+    {
+      config,
+      schema: {
+        tags,
+        summary: 'Import jobs the caller may see, newest first: its own, all for Owners, and those whose every target it may pull',
+        querystring: { type: 'object', properties: { top: { type: 'integer', minimum: 1, maximum: 1000, default: 50 } } },
+      },
+    },
+    async (request) => imports.list(requester(request), request.query.top ?? 50),
   );
   app.get<{ Params: { id: string } }>(
     '/api/v1/imports/:id',
-    { config, schema: { tags, params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } } },
-    async (request) => imports.get(request.params.id),
+    { config, schema: { tags, summary: 'One import job (404 for a job the caller may not see)', params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } } },
+    async (request) => imports.get(requester(request), request.params.id),
   );
 }

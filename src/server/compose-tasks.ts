@@ -17,6 +17,7 @@ import { TaskService } from '../tasks/task-service.js';
 import { RunAgent } from '../tasks/agents/run-agent.js';
 import { LocalAgentBackend, type RunCredentialIssuer } from '../tasks/agents/local-agent-backend.js';
 import { DockerTaskRunner } from '../tasks/docker/docker-runner.js';
+import type { EgressPolicy } from '../network/egress.js';
 
 /** Each run logs in to this registry with its own token: pull anywhere, push only its targets. */
 function runCredentials(management: AccessManagement | null): RunCredentialIssuer {
@@ -63,6 +64,7 @@ export function composeTasks(options: {
   accessControl: Awaited<ReturnType<typeof setUpAccessControl>>;
   log: FastifyBaseLogger;
   runRegistryHost: () => string;
+  egress: EgressPolicy;
 }): TaskComponents {
   const { settings, db, events, accessControl, log } = options;
   const { cipher, generatedFile } = SecretCipher.fromSettings({ keyText: settings.secretKey, keyFile: settings.secretKeyFile, dataDir: settings.dataDir });
@@ -83,7 +85,7 @@ export function composeTasks(options: {
     () => ({ host: options.runRegistryHost(), scheme: settings.tls ? 'https' : 'http' }),
     settings.runLeaseSeconds,
   );
-  const agent = settings.localAgent ? new RunAgent(agentBackend, new DockerTaskRunner(), log, 2, localAgentName(settings.dataDir)) : null;
+  const agent = settings.localAgent ? new RunAgent(agentBackend, new DockerTaskRunner(), log, 2, localAgentName(settings.dataDir), [], options.egress) : null;
   let timer: NodeJS.Timeout | null = null;
   const sweep = () =>
     runs.sweep(settings.runLogRetentionDays).then(

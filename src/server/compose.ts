@@ -26,6 +26,7 @@ import { composeTasks } from './compose-tasks.js';
 import { EventRelay } from '../events/event-relay.js';
 import { createHttpApp } from './http-app.js';
 import type { BodyIdlePolicy } from '../streams/request-body.js';
+import { EgressPolicy } from '../network/egress.js';
 
 export interface BerthServer {
   app: FastifyInstance;
@@ -39,12 +40,21 @@ export interface BerthServer {
 /** Import jobs act with their requester's current rights (or anyone's, with --auth none). */
 function importPermissions(access: Awaited<ReturnType<typeof setUpAccessControl>>): ImportPermissions {
   const http = access.http;
-  if (!http) return { canPull: async () => true, canPush: async () => true };
+  if (!http) return { canPull: async () => true, canPush: async () => true, seesAllJobs: async () => true };
+  const current = (who: { kind: 'user' | 'token' | 'anonymous'; name: string }) =>
+    who.kind === 'anonymous' ? Promise.resolve({ kind: 'anonymous' as const }) : http.identities.currentIdentity(who.kind, who.name);
   const allows = async (who: { kind: 'user' | 'token' | 'anonymous'; name: string }, repository: string, action: 'pull' | 'push') => {
-    const identity = who.kind === 'anonymous' ? { kind: 'anonymous' as const } : await http.identities.currentIdentity(who.kind, who.name);
+    const identity = await current(who);
     return identity !== null && (await http.authorizer.allows(identity, repository, action));
   };
-  return { canPull: (who, repo) => allows(who, repo, 'pull'), canPush: (who, repo) => allows(who, repo, 'push') };
+  return {
+    canPull: (who, repo) => allows(who, repo, 'pull'),
+    canPush: (who, repo) => allows(who, repo, 'push'),
+    seesAllJobs: async (who) => {
+      const identity = await current(who);
+      return identity !== null && http.identities.isOwner(identity);
+    },
+  };
 }
 
 /** The composition root: picks the backends and wires services, APIs and the HTTP shell. */
@@ -71,28 +81,30 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
   const blobs = new BlobService(blobStore, metadata, events);
   const manifests = new ManifestService(blobStore, metadata, events);
   await app.register(registryApi, { blobs, manifests, metrics, access: accessControl.registryAccess, bodyIdle });
+  // Every request made on a user's behalf (import, webhooks, task sources) goes through it.
+  const egress = new EgressPolicy(settings.egress);
   const webhookStore = new SqlWebhookStore(db);
-  const dispatcher = new WebhookDispatcher(webhookStore, app.log, {
+  const dispatcher = new WebhookDispatcher(webhookStore, egress, app.log, {
     ...defaultDeliveryPolicy,
     initialBackoffMs: settings.webhookRetry.initialBackoffMs,
     maxBackoffMs: settings.webhookRetry.maxBackoffMs,
     giveUpAfterMs: settings.webhookRetry.giveUpAfterHours * 3600_000,
   });
   let boundAddress = `${settings.host}:${settings.port}`;
-  const webhooks = new WebhookService(webhookStore, dispatcher, () => boundAddress);
+  const webhooks = new WebhookService(webhookStore, dispatcher, egress, () => boundAddress);
   const logFailure = (what: string) => (error: unknown) => app.log.error({ err: error }, what);
   webhooks.subscribe(events);
   webhooks.subscribeRuns(events, logFailure('webhook enqueue failed'));
   auditRegistryChanges(events, accessControl.audit, logFailure('audit record failed'));
   const relay = new EventRelay(metadata, events, app.log);
   const selfHosts = () => [boundAddress, `localhost:${boundAddress.split(':').pop()}`, `127.0.0.1:${boundAddress.split(':').pop()}`];
-  const imports = new ImportService(new SqlImportStore(db), blobs, manifests, metadata, importPermissions(accessControl), (host) => selfHosts().includes(host), accessControl.audit, app.log);
+  const imports = new ImportService(new SqlImportStore(db), blobs, manifests, metadata, importPermissions(accessControl), (host) => selfHosts().includes(host), accessControl.audit, app.log, egress);
   // The engine runs on this machine, so it reaches the registry on loopback.
   const runRegistryHost = () => {
     const port = boundAddress.split(':').pop();
     return ['0.0.0.0', '::', 'localhost'].includes(settings.host) || settings.host.startsWith('127.') ? `127.0.0.1:${port}` : boundAddress;
   };
-  const { runs, tasks, secrets, agent, agentBackend, housekeeping } = composeTasks({ settings, db, events, accessControl, log: app.log, runRegistryHost });
+  const { runs, tasks, secrets, agent, agentBackend, housekeeping } = composeTasks({ settings, db, events, accessControl, log: app.log, runRegistryHost, egress });
   await app.register(agentApi, { backend: agentBackend, agentKey: settings.agentKey });
   await app.register(managementApi, {
     access: accessControl.management,
@@ -142,6 +154,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
       await imports.stop();
       housekeeping.stop();
       await agent?.stop();
+      await egress.close();
       await accessControl.audit.flush();
       await metadata.close();
     },

@@ -5,6 +5,7 @@ import type { LogSink, RegistryLogin, RunEnvironment, TaskRunner } from './task-
 import type { TaskDefinition, TaskStep } from './task-file.js';
 import { shellWords } from './templating.js';
 import { splitReference } from './docker/docker-runner.js';
+import type { EgressPolicy } from '../network/egress.js';
 
 export interface TaskExecutionContext {
   runner: TaskRunner;
@@ -18,6 +19,8 @@ export interface TaskExecutionContext {
   imageAliases: Record<string, string>;
   /** The `berth` / `acr` built-in: Berth's own CLI, logged in as the run. */
   berthCli: (args: string[], log: LogSink, signal: AbortSignal) => Promise<number>;
+  /** Tarball contexts of build steps are fetched through it. */
+  egress: EgressPolicy;
 }
 
 export interface TaskOutcome {
@@ -269,7 +272,7 @@ async function runOnce(
     const args = parseBuildArgs(step.build, mergeEnv(task.env, step.env));
     const tags = args.tags.length ? args.tags : [`berth-step-${step.id}:build`];
     // A git or tarball context is fetched for the step (public sources: a URL holds no credentials).
-    const remote = isRemoteContext(args.context) ? await fetchSource(parseSourceLocation(args.context), null, signal, ctx.log) : null;
+    const remote = isRemoteContext(args.context) ? await fetchSource(parseSourceLocation(args.context), null, signal, ctx.log, ctx.egress) : null;
     try {
       const context = remote ? remote.archive() : await ctx.runner.workspaceArchive(ctx.env, posix.join(posix.relative('/workspace', workdir), args.context), mounts);
       const { context: _context, tags: _tags, ...options } = args;

@@ -1,6 +1,5 @@
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { FastifyBaseLogger } from 'fastify';
+import { egressRefusal, type EgressPolicy } from '../network/egress.js';
 import type { DeliveryRecord, WebhookStore } from './webhook-store.js';
 
 export interface DeliveryPolicy {
@@ -31,48 +30,59 @@ export interface AttemptResult {
   error: string | null;
 }
 
+/** What list-events keeps of a receiver's answer (it is shown to the webhook's owner, on purpose). */
 const maxStoredResponse = 16 * 1024;
 
 /**
- * One POST of a stored request; never throws. node:http rather than fetch, because receivers
- * must see exactly the stored headers (plus Host, Content-Length, Connection) and nothing else.
+ * One POST of a stored request; never throws. Through the egress policy (a refused address is
+ * the attempt's error); redirects are not followed (a 3xx is a failed attempt), and receivers see
+ * exactly the stored headers plus Host, Content-Length and Connection.
  */
-export function attemptDelivery(delivery: Pick<DeliveryRecord, 'requestUri' | 'requestHeaders' | 'requestBody'>, timeoutMs: number): Promise<AttemptResult> {
-  return new Promise((resolve) => {
-    const failed = (error: string): void => resolve({ ok: false, status: null, reason: null, headers: null, body: null, error });
-    let url: URL;
-    try {
-      url = new URL(delivery.requestUri);
-    } catch {
-      return failed('invalid URI');
-    }
+export async function attemptDelivery(
+  delivery: Pick<DeliveryRecord, 'requestUri' | 'requestHeaders' | 'requestBody'>,
+  timeoutMs: number,
+  egress: EgressPolicy,
+): Promise<AttemptResult> {
+  const failed = (error: string): AttemptResult => ({ ok: false, status: null, reason: null, headers: null, body: null, error });
+  let url: URL;
+  try {
+    url = new URL(delivery.requestUri);
+    egress.checkUrl(url);
+  } catch (error) {
+    return failed(egressRefusal(error)?.message ?? 'invalid URI');
+  }
+  try {
     const body = Buffer.from(delivery.requestBody);
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(url, { method: 'POST', headers: { ...delivery.requestHeaders, 'Content-Length': String(body.length) }, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        if (size < maxStoredResponse) chunks.push(chunk);
-        size += chunk.length;
-      });
-      res.on('end', () => {
-        const status = res.statusCode ?? 0;
-        const headers = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : (v ?? '')]));
-        resolve({
-          ok: status >= 200 && status < 300,
-          status,
-          reason: res.statusMessage ?? null,
-          headers,
-          body: Buffer.concat(chunks).toString('utf8').slice(0, maxStoredResponse),
-          error: null,
-        });
-      });
-      res.on('error', (error) => failed(error.message));
+    const res = await egress.request(url, {
+      method: 'POST',
+      headers: { ...delivery.requestHeaders, 'Content-Length': String(body.length) },
+      body,
+      signal: AbortSignal.timeout(timeoutMs),
     });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', (error: NodeJS.ErrnoException) => failed(error.code ?? error.message));
-    req.end(body);
-  });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size >= maxStoredResponse) break; // the rest is not kept, so not read
+    }
+    res.body.destroy();
+    const status = res.statusCode;
+    const headers = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : (v ?? '')]));
+    return {
+      ok: status >= 200 && status < 300,
+      status,
+      reason: res.statusText || null,
+      headers,
+      body: Buffer.concat(chunks).subarray(0, maxStoredResponse).toString('utf8'),
+      error: null,
+    };
+  } catch (error) {
+    const refusal = egressRefusal(error);
+    if (refusal) return failed(refusal.message);
+    if ((error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError') return failed('timed out');
+    return failed((error as NodeJS.ErrnoException).code ?? (error as Error).message);
+  }
 }
 
 /**
@@ -88,6 +98,7 @@ export class WebhookDispatcher {
 
   constructor(
     private readonly store: WebhookStore,
+    private readonly egress: EgressPolicy,
     private readonly log: FastifyBaseLogger,
     private readonly policy: DeliveryPolicy = defaultDeliveryPolicy,
   ) {}
@@ -135,7 +146,7 @@ export class WebhookDispatcher {
   }
 
   private async deliver(delivery: DeliveryRecord): Promise<void> {
-    const result = await attemptDelivery(delivery, this.policy.timeoutMs);
+    const result = await attemptDelivery(delivery, this.policy.timeoutMs, this.egress);
     const attempts = delivery.attempts + 1;
     const now = Date.now();
     const common = {

@@ -3,6 +3,7 @@ import type { AuditContext } from '../audit/audit-log.js';
 import type { RegistryEvents } from '../events/registry-events.js';
 import { RegistryError } from '../registry/errors.js';
 import { attemptDelivery, type WebhookDispatcher } from './delivery.js';
+import type { EgressPolicy } from '../network/egress.js';
 import { acrPayload, cloudEvent, maskHeaders, normalizeScope, pingPayload, webhookWants, type AcrPayload, type RegistryChange } from './payloads.js';
 import { webhookActions, type DeliveryRecord, type NewDelivery, type WebhookAction, type WebhookFormat, type WebhookRecord, type WebhookStore } from './webhook-store.js';
 
@@ -60,6 +61,7 @@ export class WebhookService {
   constructor(
     private readonly store: WebhookStore,
     private readonly dispatcher: WebhookDispatcher,
+    private readonly egress: EgressPolicy,
     private readonly registryHost: () => string,
   ) {}
 
@@ -131,7 +133,7 @@ export class WebhookService {
     if (!input.actions || input.actions.length === 0) throw invalid('--actions is required');
     const webhook: WebhookRecord = {
       name,
-      serviceUri: validateUri(input.uri),
+      serviceUri: validateUri(input.uri, this.egress),
       customHeaders: validateHeaders(input.headers ?? {}),
       actions: validateActions(input.actions),
       scope: normalizeScope(input.scope ?? ''),
@@ -149,7 +151,7 @@ export class WebhookService {
     const current = await this.require(name);
     const updated: WebhookRecord = {
       ...current,
-      serviceUri: input.uri === undefined ? current.serviceUri : validateUri(input.uri),
+      serviceUri: input.uri === undefined ? current.serviceUri : validateUri(input.uri, this.egress),
       customHeaders: input.headers === undefined ? current.customHeaders : validateHeaders(input.headers),
       actions: input.actions === undefined ? current.actions : validateActions(input.actions),
       scope: input.scope === undefined ? current.scope : normalizeScope(input.scope),
@@ -172,7 +174,7 @@ export class WebhookService {
     const webhook = await this.require(name);
     const delivery = this.delivery(webhook, pingPayload());
     const [id] = await this.store.enqueue([{ ...delivery, status: 'sending' }]);
-    const result = await attemptDelivery(delivery, 10_000);
+    const result = await attemptDelivery(delivery, 10_000, this.egress);
     const status = result.ok ? 'delivered' : 'failed';
     await this.store.recordAttempt(id!, {
       status,
@@ -255,7 +257,8 @@ function eventView(d: DeliveryRecord): EventView {
   };
 }
 
-function validateUri(uri: string): string {
+/** http(s) only; a literal address or host name the egress policy refuses is refused now (names are checked again at each delivery). */
+function validateUri(uri: string, egress: EgressPolicy): string {
   let url: URL;
   try {
     url = new URL(uri);
@@ -263,6 +266,11 @@ function validateUri(uri: string): string {
     throw invalid(`invalid --uri "${uri}"`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid('webhook URIs must be http or https');
+  try {
+    egress.checkUrl(url);
+  } catch (error) {
+    throw new RegistryError('DENIED', `webhook URI refused: ${(error as Error).message}`);
+  }
   return url.toString();
 }
 

@@ -16,8 +16,8 @@ export class SqlImportStore implements ImportStore {
     return row ? (JSON.parse(row.job) as ImportJob) : null;
   }
 
-  async listImports(limit: number): Promise<ImportJob[]> {
-    const rows = await this.db.selectFrom('imports').select('job').orderBy('created_at', 'desc').limit(limit).execute();
+  async listImports(limit: number, offset = 0): Promise<ImportJob[]> {
+    const rows = await this.db.selectFrom('imports').select('job').orderBy('created_at', 'desc').orderBy('id').limit(limit).offset(offset).execute();
     return rows.map((r) => JSON.parse(r.job) as ImportJob);
   }
 

@@ -13,6 +13,7 @@ import { runBerthCli } from './berth-cli.js';
 import { fetchSource, parseSourceLocation, type FetchedSource } from '../sources/remote-source.js';
 import type { Readable } from 'node:stream';
 import { defaultPlatform, normalizePlatform, platformParts } from '../platform.js';
+import type { EgressPolicy } from '../../network/egress.js';
 
 export type AgentLogger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
 
@@ -54,9 +55,11 @@ export class RunAgent {
     private readonly backend: AgentBackend,
     private readonly runner: TaskRunner,
     private readonly log: AgentLogger,
-    private readonly maxConcurrentRuns = 2,
-    name?: string,
-    private readonly extraPlatforms: string[] = [],
+    private readonly maxConcurrentRuns: number,
+    name: string | undefined,
+    private readonly extraPlatforms: string[],
+    /** Tarball contexts and alias src URLs are fetched through it (the server's, or a remote agent's own). */
+    private readonly egress: EgressPolicy,
   ) {
     this.id = name ?? `agent-${randomUUID().slice(0, 8)}`;
   }
@@ -131,7 +134,7 @@ export class RunAgent {
       await backend.progress(run.id, this.id, { startedAt: new Date(started).toISOString() });
       const env = await this.runner.prepare(run.id, this.id);
       execution = { run, secrets, imageAliases, env, logger, signal: controller.signal, steps: [], outputImages: [], temporaryImages: [], source: null };
-      if (run.spec.contextUrl) execution.source = await fetchSource(parseSourceLocation(run.spec.contextUrl), gitAccessToken, controller.signal, logger.sink);
+      if (run.spec.contextUrl) execution.source = await fetchSource(parseSourceLocation(run.spec.contextUrl), gitAccessToken, controller.signal, logger.sink, this.egress);
       const failure = run.spec.kind === 'build' ? await this.build(execution) : run.spec.kind === 'file' ? await this.taskFile(execution) : await this.command(execution);
       if (failure) {
         status = 'Failed';
@@ -223,6 +226,7 @@ export class RunAgent {
       signal: x.signal,
       onStepsChanged: (current) => this.backend.progress(x.run.id, this.id, { steps: current }),
       imageAliases: x.imageAliases,
+      egress: this.egress,
       berthCli: (args, log, signal) => runBerthCli(args, `${scheme}://${host}`, logins.find((l) => l.server === host) ?? null, log, signal),
     });
     x.steps.push(...outcome.steps);
@@ -239,7 +243,7 @@ export class RunAgent {
         const controller = new AbortController();
         const timer = setTimeout(() => controller.abort(), 2000);
         try {
-          const response = await fetch(src, { signal: controller.signal });
+          const response = await this.egress.fetch(src, { signal: controller.signal, redirect: 'any-origin' });
           if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
           files[src] = await response.text();
         } catch (error) {

@@ -9,6 +9,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { x as extractTar } from 'tar';
 import { RegistryError } from '../../registry/errors.js';
 import { packContext } from './context-archive.js';
+import type { EgressPolicy } from '../../network/egress.js';
 
 /** A context that is fetched when the run starts: a git repository or a tarball URL (ACR's forms). */
 export type SourceLocation =
@@ -62,12 +63,21 @@ export function parseSourceLocation(text: string): SourceLocation {
   return { kind: 'git', url: base, ref, folder };
 }
 
-/** Fetches a remote context on the agent's machine (git on its PATH for git sources). */
-export async function fetchSource(location: SourceLocation, gitAccessToken: string | null, signal: AbortSignal, log: (text: string) => void): Promise<FetchedSource> {
+/**
+ * Fetches a remote context on the agent's machine (git on its PATH for git sources). Tarballs
+ * go through the egress policy; git does its own networking and is not covered by it.
+ */
+export async function fetchSource(
+  location: SourceLocation,
+  gitAccessToken: string | null,
+  signal: AbortSignal,
+  log: (text: string) => void,
+  egress: EgressPolicy,
+): Promise<FetchedSource> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-source-'));
   const dispose = () => rm(dir, { recursive: true, force: true });
   try {
-    const fetched = location.kind === 'tarball' ? await fetchTarball(location.url, dir, signal, log) : await cloneGit(location, gitAccessToken, dir, signal, log);
+    const fetched = location.kind === 'tarball' ? await fetchTarball(location.url, dir, signal, log, egress) : await cloneGit(location, gitAccessToken, dir, signal, log);
     return {
       ...fetched,
       archive: () => packContext(fetched.folder),
@@ -119,9 +129,10 @@ async function cloneGit(location: Extract<SourceLocation, { kind: 'git' }>, toke
   return { folder, commit, branch };
 }
 
-async function fetchTarball(url: string, dir: string, signal: AbortSignal, log: (text: string) => void) {
+async function fetchTarball(url: string, dir: string, signal: AbortSignal, log: (text: string) => void, egress: EgressPolicy) {
   log(`Downloading ${url}\n`);
-  const response = await fetch(url, { signal });
+  // Archive links commonly redirect to another host (GitHub's to codeload); no credentials go with them.
+  const response = await egress.fetch(url, { signal, redirect: 'any-origin' });
   if (!response.ok || !response.body) throw new Error(`downloading the context failed: ${response.status} ${response.statusText}`);
   const file = join(dir, 'context.download');
   await pipeline(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), createWriteStream(file));
