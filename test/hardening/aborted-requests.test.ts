@@ -37,6 +37,12 @@ describe('clients that reset their connection mid-request', () => {
     assert.doesNotMatch(berth.stderr(), /Unhandled 'error'|uncaught/i);
   }
 
+  /** An upload request announcing `announced` bytes, reset after `bytes` of them and `linger` ms. */
+  function resetUpload(method: string, path: string, bytes: number, linger: number): Promise<void> {
+    const headers = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(announced) };
+    return resetMidRequest(berth.url, { method, path, credentials: adminCredentials, headers }, bytes, pause(linger));
+  }
+
   async function startSession(repository: string): Promise<string> {
     const res = await client.request('POST', `/v2/${repository}/blobs/uploads/`);
     assert.equal(res.status, 202);
@@ -63,12 +69,7 @@ describe('clients that reset their connection mid-request', () => {
   it('a PATCH reset at any point leaves the server up and the session usable', async () => {
     for (const { bytes, linger, round } of schedule(18)) {
       const location = await startSession('abort/patch');
-      await resetMidRequest(berth.url, {
-        method: 'PATCH',
-        path: location,
-        credentials: adminCredentials,
-        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(announced) },
-      }, bytes, pause(linger));
+      await resetUpload('PATCH', location, bytes, linger);
       await assertSessionUsable('abort/patch', location, round);
     }
     await assertServerHealthy();
@@ -77,12 +78,7 @@ describe('clients that reset their connection mid-request', () => {
   it('a PUT with a last chunk reset at any point leaves the session usable', async () => {
     for (const { bytes, linger, round } of schedule(12)) {
       const location = await startSession('abort/put');
-      await resetMidRequest(berth.url, {
-        method: 'PUT',
-        path: `${location}?digest=${sha256('never arrives')}`,
-        credentials: adminCredentials,
-        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(announced) },
-      }, bytes, pause(linger));
+      await resetUpload('PUT', `${location}?digest=${sha256('never arrives')}`, bytes, linger);
       await assertSessionUsable('abort/put', location, round);
     }
     await assertServerHealthy();
@@ -90,12 +86,7 @@ describe('clients that reset their connection mid-request', () => {
 
   it('a monolithic POST reset at any point leaves nothing behind', async () => {
     for (const { bytes, linger } of schedule(12)) {
-      await resetMidRequest(berth.url, {
-        method: 'POST',
-        path: `/v2/abort/monolithic/blobs/uploads/?digest=${sha256('never arrives either')}`,
-        credentials: adminCredentials,
-        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(announced) },
-      }, bytes, pause(linger));
+      await resetUpload('POST', `/v2/abort/monolithic/blobs/uploads/?digest=${sha256('never arrives either')}`, bytes, linger);
     }
     await assertServerHealthy();
     const uploads = join(berth.dataDir, 'uploads');

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { mediaTypes, sha256 } from './oci-client.js';
+import { closeServer } from './http-servers.js';
 
 export interface FakeRequest {
   method: string;
@@ -65,9 +66,9 @@ export class FakeRegistry {
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    const server = this.server;
     this.server = null;
+    if (server) await closeServer(server);
   }
 
   /** Requests whose path starts with `prefix`. */

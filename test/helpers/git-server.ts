@@ -6,6 +6,7 @@ import { dirname, join, normalize } from 'node:path';
 import { run } from './commands.js';
 import { tempDir } from './berth-process.js';
 import { spawnTracked, stopProcess } from './processes.js';
+import { closeServer } from './http-servers.js';
 
 export interface GitServer {
   /** http://127.0.0.1:PORT */
@@ -90,8 +91,7 @@ export async function startGitServer(token: string): Promise<GitServer> {
     root,
     requests,
     close: async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
+      const closed = closeServer(server);
       await Promise.all([...backends].map((cgi) => stopProcess(cgi, { graceMs: 5_000 })));
       await closed;
     },

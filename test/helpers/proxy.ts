@@ -1,4 +1,5 @@
 import { createServer, request, type Server } from 'node:http';
+import { closeServer } from './http-servers.js';
 
 export interface ProxyLogEntry {
   method: string;
@@ -84,9 +85,6 @@ export class MisbehavingProxy {
   async stop(): Promise<void> {
     const server = this.server;
     this.server = null;
-    if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
+    if (server) await closeServer(server);
   }
 }

@@ -1,4 +1,5 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { closeServer } from './http-servers.js';
 
 export interface Received {
   method: string;
@@ -46,10 +47,7 @@ export class Receiver {
   async stop(): Promise<void> {
     const server = this.server;
     this.server = null;
-    if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
+    if (server) await closeServer(server);
   }
 
   /** Waits until `count` events were accepted (or fails after `timeoutMs`, saying what came). */

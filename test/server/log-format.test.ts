@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { chooseLogFormat, createLogger, logOutput } from '../../src/observability/logger.js';
 import { resolveSettings, SettingsError } from '../../src/config/settings.js';
 import { adminPassword, cliPath, startBerth, tempDir } from '../helpers/berth-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 // Logs are JSON lines for machines (a pipe, a file, a collector) and readable lines on a terminal.
 
@@ -18,15 +19,13 @@ const isJson = (line: string): boolean => {
 };
 const ansiEscape = '\u001b[';
 
-/** Waits until `read()` satisfies `done`, or fails after the deadline with what it last read. */
-async function waitFor(read: () => string, done: (text: string) => boolean, what: string, timeoutMs = 20_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const text = read();
-    if (done(text)) return text;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got:\n${text}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+/** Waits until `read()` satisfies `done` (a file not there yet counts as not yet), with a deadline. */
+function waitForText(read: () => string, done: (text: string) => boolean, what: string, timeoutMs = 20_000): Promise<string> {
+  let last = '';
+  return waitFor(() => {
+    last = read();
+    return done(last) ? last : '';
+  }, { what, timeoutMs, detail: () => `last read:\n${last}` });
 }
 
 describe('log format', () => {
@@ -47,7 +46,7 @@ describe('log format', () => {
       log.debug('not at this level');
       log.warn({ run: 'cb7' }, 'lease renewal failed');
       await new Promise<void>((resolve, reject) => log.flush((error) => (error ? reject(error) : resolve())));
-      const text = await waitFor(() => readFileSync(file, 'utf8'), (t) => t.includes('lease renewal failed'), `the ${format} line`);
+      const text = await waitForText(() => readFileSync(file, 'utf8'), (t) => t.includes('lease renewal failed'), `the ${format} line`);
       const lines = text.trim().split('\n');
       assert.equal(lines.length, 1, text);
       if (format === 'json') {
@@ -76,7 +75,7 @@ describe('log format', () => {
       const berth = await startBerth(format ? { env: { BERTH_LOG_FORMAT: format } } : {});
       try {
         assert.equal((await fetch(`${berth.url}/healthz`)).status, 200);
-        const out = await waitFor(berth.stdout, (t) => t.includes('"url":"/healthz"'), 'the request line');
+        const out = await waitForText(berth.stdout, (t) => t.includes('"url":"/healthz"'), 'the request line');
         const lines = out.trim().split('\n');
         if (format === undefined) {
           assert.ok(lines.every(isJson), out);
@@ -103,9 +102,9 @@ describe('log format', () => {
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     try {
-      const url = /listening on (http:\/\/\S+)/.exec(await waitFor(() => out, (t) => /listening on http:\/\/\S+\s/.test(t), 'the server to listen'))![1]!;
+      const url = /listening on (http:\/\/\S+)/.exec(await waitForText(() => out, (t) => /listening on http:\/\/\S+\s/.test(t), 'the server to listen'))![1]!;
       assert.equal((await fetch(`${url}/healthz`)).status, 200);
-      const text = await waitFor(() => out, (t) => t.includes('/healthz'), 'the request line');
+      const text = await waitForText(() => out, (t) => t.includes('/healthz'), 'the request line');
       const lines = text.split(/\r?\n/).filter((l) => l.includes('INFO'));
       assert.ok(lines.length >= 2, text);
       assert.ok(!lines.some(isJson), text);
@@ -131,10 +130,10 @@ describe('log format', () => {
     agent.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<void>((resolve) => agent.once('exit', () => resolve()));
     try {
-      await waitFor(() => err, (t) => t.includes('executing runs for'), 'the agent to start');
+      await waitForText(() => err, (t) => t.includes('executing runs for'), 'the agent to start');
       // With its server gone, the agent's polls fail, and it says so in its log.
       await berth.stop();
-      const text = await waitFor(() => err, (t) => t.includes('agent poll failed'), 'a logged poll failure');
+      const text = await waitForText(() => err, (t) => t.includes('agent poll failed'), 'a logged poll failure');
       const logged = text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string; agent: string });
       const failure = logged.find((l) => l.msg === 'agent poll failed');
       assert.deepEqual([failure?.level, failure?.agent], [50, 'log-probe']);
