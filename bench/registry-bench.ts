@@ -1,66 +1,101 @@
 import { writeFileSync } from 'node:fs';
 import { bareWorkloads, makeBenchData, registryWorkloads, type Measurement } from './workloads.js';
-import { startBareTarget, startBerthTarget, startDistributionTarget } from './targets.js';
+import { berthCredentials, startBareTarget, startBerthTarget, startDistributionTarget, type Target } from './targets.js';
+import type { ClientAuth } from './http-client.js';
 
 /**
  * `npm run bench`: Berth and CNCF Distribution side by side in one run, plus the machine's bare
- * limit for the blob path. Prints a table of figures and ratios and writes them as JSON.
- * `--quick` shrinks every workload (for a smoke run); `--out FILE` names the JSON file.
+ * limits for the blob path. Every round runs all workloads against each target in turn (the
+ * order rotates from round to round); the table shows medians. Writes everything as JSON.
+ *
+ * --quick          shrink every workload (a smoke run)
+ * --only TEXT      only the workloads whose name contains TEXT
+ * --rounds N       rounds of interleaved runs (default 3; 1 with --quick)
+ * --berth-auth M   token (default: the Docker token flow, as clients do), basic, or none
+ * --out FILE       the JSON file (default bench-results.json)
  */
+const argument = (name: string): string | null => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1]! : null;
+};
 const quick = process.argv.includes('--quick');
-const outIndex = process.argv.indexOf('--out');
-const outFile = outIndex > 0 ? process.argv[outIndex + 1]! : 'bench-results.json';
-const onlyIndex = process.argv.indexOf('--only');
-/** `--only blob` runs just the workloads whose name contains "blob" (for focused measurements). */
-export const only = onlyIndex > 0 ? process.argv[onlyIndex + 1]! : null;
+const outFile = argument('--out') ?? 'bench-results.json';
+const only = argument('--only');
+const rounds = Number(argument('--rounds') ?? (quick ? 1 : 3));
+const berthAuthMode = argument('--berth-auth') ?? 'token';
+if (!['token', 'basic', 'none'].includes(berthAuthMode)) throw new Error(`--berth-auth: token, basic or none, not ${berthAuthMode}`);
+const berthAuth: ClientAuth = berthAuthMode === 'none' ? { mode: 'none' } : { mode: berthAuthMode as 'token' | 'basic', ...berthCredentials };
 
-const log = (target: string) => (m: Measurement) =>
-  process.stderr.write(`  ${target.padEnd(12)} ${m.workload.padEnd(40)} ${m.value.toFixed(1).padStart(10)} ${m.unit} (${m.seconds.toFixed(2)} s)\n`);
+const log = (target: string, round: number) => (m: Measurement) =>
+  process.stderr.write(`  ${`${target} #${round + 1}`.padEnd(16)} ${m.workload.padEnd(46)} ${m.value.toFixed(1).padStart(10)} ${m.unit} (${m.seconds.toFixed(2)} s)\n`);
+
+type TargetName = 'bare' | 'distribution' | 'berth';
 
 async function main(): Promise<void> {
   const data = makeBenchData(
     quick
-      ? { smallCount: 40, largeCount: 1, largeSize: 32 * 1024 * 1024, manifestCount: 200, reads: 1000 }
-      : { smallCount: 400, largeCount: 3, largeSize: 256 * 1024 * 1024, manifestCount: 2000, reads: 10000 },
+      ? { smallCount: 40, largeCount: 2, largeSize: 32 * 1024 * 1024, manifestCount: 200, reads: 1000 }
+      : { smallCount: 400, largeCount: 4, largeSize: 256 * 1024 * 1024, manifestCount: 2000, reads: 10000 },
   );
   const basePort = 15000 + Math.floor(Math.random() * 2000);
-  const distribution = await startDistributionTarget(basePort);
-  const berth = await startBerthTarget(basePort + 1);
-  const bare = await startBareTarget(basePort + 2);
-  let results: { distribution: Measurement[]; berth: Measurement[]; bare: Measurement[] };
+  const targets: Record<TargetName, Target> = {
+    distribution: await startDistributionTarget(basePort),
+    berth: await startBerthTarget(basePort + 1, berthAuthMode !== 'none'),
+    bare: await startBareTarget(basePort + 2),
+  };
+  process.stderr.write(`pids: berth ${targets.berth.pid}, distribution ${targets.distribution.pid}, bare ${targets.bare.pid}; berth auth: ${berthAuthMode}\n`);
+  const runs: Record<TargetName, Measurement[][]> = { bare: [], distribution: [], berth: [] };
   try {
-    process.stderr.write('bare node:http limit\n');
-    const bareResults = await bareWorkloads(bare.url, data, log('bare'), only);
-    process.stderr.write('CNCF Distribution\n');
-    const distributionResults = await registryWorkloads(distribution.url, data, log('distribution'), only);
-    process.stderr.write('Berth\n');
-    const berthResults = await registryWorkloads(berth.url, data, log('berth'), only);
-    results = { distribution: distributionResults, berth: berthResults, bare: bareResults };
+    for (let round = 0; round < rounds; round++) {
+      if (round > 0) data.prepare(round);
+      const order: TargetName[] = ['bare', 'distribution', 'berth'];
+      for (let i = 0; i < round % order.length; i++) order.push(order.shift()!);
+      for (const name of order) {
+        process.stderr.write(`round ${round + 1}/${rounds}: ${name}\n`);
+        const url = targets[name].url;
+        runs[name].push(
+          name === 'bare'
+            ? await bareWorkloads(url, data, log(name, round), only)
+            : await registryWorkloads(url, data, log(name, round), only, name === 'berth' ? berthAuth : { mode: 'none' }),
+        );
+      }
+    }
   } finally {
-    await Promise.all([distribution.stop(), berth.stop(), bare.stop()]);
+    await Promise.all(Object.values(targets).map((t) => t.stop()));
   }
 
-  const rows = results.berth.map((b, i) => {
-    const d = results.distribution[i]!;
-    const bareMatch = results.bare.find((x) => x.workload === b.workload);
+  const values = (name: TargetName, workload: string): number[] =>
+    runs[name].map((round) => round.find((m) => m.workload === workload)?.value).filter((v): v is number => v !== undefined);
+  const rows = runs.berth[0]!.map(({ workload, unit }) => {
+    const berth = values('berth', workload);
+    const distribution = values('distribution', workload);
+    const bare = values('bare', workload);
     return {
-      workload: b.workload,
-      unit: b.unit,
-      berth: round(b.value),
-      distribution: round(d.value),
-      ratio: round(b.value / d.value, 2),
-      ...(bareMatch ? { bare: round(bareMatch.value), berthOfBare: round(b.value / bareMatch.value, 2) } : {}),
+      workload,
+      unit,
+      berth: round(median(berth)),
+      distribution: round(median(distribution)),
+      ratio: round(median(berth) / median(distribution), 2),
+      ...(bare.length > 0 ? { bare: round(median(bare)), berthOfBare: round(median(berth) / median(bare), 2) } : {}),
+      runs: { berth: berth.map((v) => round(v)), distribution: distribution.map((v) => round(v)), bare: bare.map((v) => round(v)) },
     };
   });
-  const header = `${'workload'.padEnd(40)} ${'unit'.padEnd(6)} ${'berth'.padStart(10)} ${'distrib.'.padStart(10)} ${'ratio'.padStart(7)} ${'bare'.padStart(9)} ${'of bare'.padStart(8)}`;
-  console.log(`\n${header}\n${'-'.repeat(header.length)}`);
+  const header = `${'workload (medians)'.padEnd(46)} ${'unit'.padEnd(6)} ${'berth'.padStart(9)} ${'distrib.'.padStart(9)} ${'ratio'.padStart(6)} ${'bare'.padStart(9)} ${'of bare'.padStart(7)}  berth runs`;
+  console.log(`\nberth auth: ${berthAuthMode}; ${rounds} round(s)\n${header}\n${'-'.repeat(header.length)}`);
   for (const r of rows) {
     console.log(
-      `${r.workload.padEnd(40)} ${r.unit.padEnd(6)} ${String(r.berth).padStart(10)} ${String(r.distribution).padStart(10)} ${`${r.ratio}x`.padStart(7)} ${String(r.bare ?? '').padStart(9)} ${r.berthOfBare !== undefined ? `${Math.round(r.berthOfBare * 100)}%`.padStart(8) : ''}`,
+      `${r.workload.padEnd(46)} ${r.unit.padEnd(6)} ${String(r.berth).padStart(9)} ${String(r.distribution).padStart(9)} ${`${r.ratio}x`.padStart(6)} ${String(r.bare ?? '').padStart(9)} ${(r.berthOfBare !== undefined ? `${Math.round(r.berthOfBare * 100)}%` : '').padStart(7)}  ${r.runs.berth.join(', ')}`,
     );
   }
-  writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), quick, rows, raw: results }, null, 2));
+  writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), quick, rounds, berthAuth: berthAuthMode, rows, raw: runs }, null, 2));
   console.log(`\nwritten to ${outFile}`);
+}
+
+function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function round(n: number, digits = 1): number {

@@ -1,28 +1,29 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 export interface Target {
   name: string;
   url: string;
+  /** The server's process id (for profilers), when it runs in a process of its own. */
+  pid?: number;
   stop(): Promise<void>;
 }
 
+/** What the bench signs in with when Berth runs with authentication on. */
+export const berthCredentials = { user: 'admin', password: 'bench-admin-password' };
+
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const bareServer = fileURLToPath(new URL('./bare-server.js', import.meta.url));
 
 async function waitForHttp(url: string, child: ChildProcess, log: () => string): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`exited early: ${log()}`);
     try {
       const res = await fetch(`${url}/v2/`);
-      if (res.status === 200) return;
+      if (res.status === 200 || res.status === 401) return;
     } catch {
       // not listening yet
     }
@@ -39,17 +40,24 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function startBerthTarget(port: number): Promise<Target> {
+/**
+ * Berth as `./berth serve` runs it, with authentication on (the default) unless `auth` is false.
+ * `BENCH_BERTH_NODE_ARGS` adds Node flags (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ */
+export async function startBerthTarget(port: number, auth = true): Promise<Target> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-berth-'));
+  const nodeArgs = (process.env.BENCH_BERTH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   // As ./berth starts it (see the flag's reason there).
-  const child = spawn(process.execPath, ['--no-memory-reducer', cli, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'warn', '--auth', 'none'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--no-memory-reducer', ...nodeArgs, cli, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'warn', '--auth', auth ? 'required' : 'none'],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BERTH_ADMIN_PASSWORD: berthCredentials.password } },
+  );
   let log = '';
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(url, child, () => log);
-  return { name: 'berth', url, stop: () => stopChild(child) };
+  return { name: 'berth', url, pid: child.pid, stop: () => stopChild(child).then(() => rmSync(dataDir, { recursive: true, force: true })) };
 }
 
 /** CNCF Distribution (Debian's docker-registry) on filesystem storage, access log off like Berth's. */
@@ -79,39 +87,19 @@ export async function startDistributionTarget(port: number): Promise<Target> {
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(url, child, () => log);
-  return { name: 'distribution', url, stop: () => stopChild(child) };
+  return { name: 'distribution', url, pid: child.pid, stop: () => stopChild(child).then(() => rmSync(dir, { recursive: true, force: true })) };
 }
 
 /**
- * The bare limit of the blob path on this machine: node:http streaming a request body through
- * sha256 into a file, fsync and rename (the durability Berth promises), and nothing else.
+ * The bare limits of the blob path (see bare-server.ts), in a process of its own like the
+ * registries, so the client's work never shares its thread.
  */
 export async function startBareTarget(port: number): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-bare-'));
-  let n = 0;
-  const server: Server = createServer((req, res) => {
-    const file = join(dir, `upload-${n++}`);
-    const hash = createHash('sha256');
-    const tap = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        hash.update(chunk);
-        callback(null, chunk);
-      },
-    });
-    pipeline(req, tap, createWriteStream(file, { flush: true }))
-      .then(async () => {
-        await rename(file, join(dir, `blob-${hash.digest('hex')}`));
-        const handle = await open(dir, 'r');
-        await handle.sync();
-        await handle.close();
-        res.writeHead(201, { 'Content-Length': '0' }).end();
-      })
-      .catch(() => res.writeHead(500).end());
-  });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return {
-    name: 'bare',
-    url: `http://127.0.0.1:${port}`,
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  const child = spawn(process.execPath, [bareServer, String(port), dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(url, child, () => log);
+  return { name: 'bare', url, pid: child.pid, stop: () => stopChild(child).then(() => rmSync(dir, { recursive: true, force: true })) };
 }

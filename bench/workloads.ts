@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { BenchClient, expectStatus, pool } from './http-client.js';
+import { BenchClient, expectStatus, pool, type ClientAuth } from './http-client.js';
 
 export interface Measurement {
   workload: string;
@@ -12,25 +12,48 @@ export interface Measurement {
 export interface BenchData {
   smallBlobs: Buffer[];
   smallDigests: string[];
-  largeBlobs: Array<{ make: () => Buffer; digest: string; size: number }>;
+  largeBlobs: Buffer[];
+  largeDigests: string[];
   manifestCount: number;
   reads: number;
+  /** Makes every blob new (another digest) for round `round`, so no round re-pushes stored content. */
+  prepare(round: number): void;
 }
 
 const MiB = 1024 * 1024;
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
+/** The workloads' names, shared by every target (the bare limits use the blob ones). */
+export const workloadNames = {
+  pushSmall: 'blob push 1 MiB, monolithic, c=8',
+  pushLarge: (mib: number, count: number) => `blob push ${count}x${mib} MiB in 8 MiB chunks, c=2`,
+  pullSmall: 'blob pull 1 MiB, c=8',
+  pullLarge: (mib: number, count: number) => `blob pull ${count}x${mib} MiB, 2 GETs each, c=4`,
+};
+
 export function makeBenchData(options: { smallCount: number; largeCount: number; largeSize: number; manifestCount: number; reads: number }): BenchData {
   const smallBlobs = Array.from({ length: options.smallCount }, () => randomBytes(MiB));
-  const base = randomBytes(options.largeSize);
-  const largeBlobs = Array.from({ length: options.largeCount }, (_, i) => {
-    const make = (): Buffer => {
-      base.writeUInt32BE(i, 0);
-      return base;
-    };
-    return { make, digest: sha256(make()), size: options.largeSize };
-  });
-  return { smallBlobs, smallDigests: smallBlobs.map(sha256), largeBlobs, manifestCount: options.manifestCount, reads: options.reads };
+  // Separate buffers: two large pushes run at once.
+  const largeBlobs = Array.from({ length: options.largeCount }, () => randomBytes(options.largeSize));
+  const data: BenchData = {
+    smallBlobs,
+    smallDigests: [],
+    largeBlobs,
+    largeDigests: [],
+    manifestCount: options.manifestCount,
+    reads: options.reads,
+    prepare(round: number) {
+      const stamp = (b: Buffer, i: number): Buffer => {
+        b.writeUInt32BE(round, 0);
+        b.writeUInt32BE(i, 4);
+        return b;
+      };
+      data.smallDigests = smallBlobs.map((b, i) => sha256(stamp(b, i)));
+      data.largeDigests = largeBlobs.map((b, i) => sha256(stamp(b, i)));
+    },
+  };
+  data.prepare(0);
+  return data;
 }
 
 function withDigest(location: string, digest: string): string {
@@ -45,6 +68,20 @@ async function timedRun(workload: string, unit: string, amount: number, work: ()
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   return { workload, unit, value: amount / seconds, seconds };
 }
+
+/**
+ * Runs `work` timed, or, when `--only` leaves it out, not at all (`needed`: untimed, because a
+ * later workload reads what it writes).
+ */
+function timer(only: string | null) {
+  return async (workload: string, unit: string, amount: number, work: () => Promise<void>, needed = false): Promise<Measurement | null> => {
+    if (!only || workload.includes(only)) return timedRun(workload, unit, amount, work);
+    if (needed) await work();
+    return null;
+  };
+}
+
+const wanted = (only: string | null, ...names: string[]): boolean => !only || names.some((n) => n.includes(only));
 
 export async function pushMonolithic(client: BenchClient, repo: string, blob: Buffer, digest: string): Promise<void> {
   const started = expectStatus(await client.call('POST', `/v2/${repo}/blobs/uploads/`), 202, 'start upload');
@@ -70,114 +107,172 @@ export async function pushChunked(client: BenchClient, repo: string, blob: Buffe
   expectStatus(await client.call('PUT', withDigest(location, digest)), 201, 'finish upload');
 }
 
+async function pullAll(client: BenchClient, paths: string[], gets: number, concurrency: number, expectedSize: number): Promise<void> {
+  await pool(paths.length * gets, concurrency, async (i) => {
+    const res = expectStatus(await client.call('GET', paths[i % paths.length]!, undefined, {}, true), 200, 'get blob');
+    if (res.size !== expectedSize) throw new Error(`get blob: ${res.size} bytes, expected ${expectedSize}`);
+  });
+}
+
 /** The registry workloads, run identically against each target. */
-export async function registryWorkloads(base: string, data: BenchData, log: (m: Measurement) => void, only: string | null = null): Promise<Measurement[]> {
+export async function registryWorkloads(
+  base: string,
+  data: BenchData,
+  log: (m: Measurement) => void,
+  only: string | null = null,
+  auth: ClientAuth = { mode: 'none' },
+): Promise<Measurement[]> {
   const results: Measurement[] = [];
-  const record = (m: Measurement): void => {
+  const record = (m: Measurement | null): void => {
+    if (!m) return;
     results.push(m);
     log(m);
   };
-  const timed = (workload: string, unit: string, amount: number, work: () => Promise<void>) =>
-    only && !workload.includes(only) ? Promise.resolve({ workload, unit, value: NaN, seconds: 0 }) : timedRun(workload, unit, amount, work);
-  const c8 = new BenchClient(base, 8);
-  const c32 = new BenchClient(base, 32);
+  const timed = timer(only);
+  const c8 = new BenchClient(base, 8, auth);
+  const c32 = new BenchClient(base, 32, auth);
   const small = data.smallBlobs;
+  const large = data.largeBlobs;
+  const largeSize = large[0]!.length;
+  const names = { pushLarge: workloadNames.pushLarge(largeSize / MiB, large.length), pullLarge: workloadNames.pullLarge(largeSize / MiB, large.length) };
 
   record(
-    await timed('blob push 1 MiB, monolithic, c=8', 'MiB/s', small.length, () =>
-      pool(small.length, 8, (i) => pushMonolithic(c8, 'bench/small', small[i]!, data.smallDigests[i]!)),
+    await timed(
+      workloadNames.pushSmall,
+      'MiB/s',
+      small.length,
+      () => pool(small.length, 8, (i) => pushMonolithic(c8, 'bench/small', small[i]!, data.smallDigests[i]!)),
+      wanted(only, workloadNames.pullSmall, 'manifest', 'tags'),
     ),
   );
-  const largeMiB = data.largeBlobs.reduce((n, b) => n + b.size / MiB, 0);
   record(
-    await timed('blob push 256 MiB in 8 MiB chunks', 'MiB/s', largeMiB, async () => {
-      for (const blob of data.largeBlobs) await pushChunked(c8, 'bench/large', blob.make(), blob.digest, 8 * MiB);
-    }),
+    await timed(
+      names.pushLarge,
+      'MiB/s',
+      (large.length * largeSize) / MiB,
+      () => pool(large.length, 2, (i) => pushChunked(c8, 'bench/large', large[i]!, data.largeDigests[i]!, 8 * MiB)),
+      wanted(only, names.pullLarge),
+    ),
   );
   record(
-    await timed('blob pull 1 MiB, c=8', 'MiB/s', small.length * 2, () =>
-      pool(small.length * 2, 8, async (i) => {
-        const res = await c8.call('GET', `/v2/bench/small/blobs/${data.smallDigests[i % small.length]}`, undefined, {}, true);
-        expectStatus(res, 200, 'get blob');
-      }),
+    await timed(workloadNames.pullSmall, 'MiB/s', small.length * 2, () =>
+      pullAll(c8, data.smallDigests.map((d) => `/v2/bench/small/blobs/${d}`), 2, 8, MiB),
+    ),
+  );
+  record(
+    await timed(names.pullLarge, 'MiB/s', (large.length * 2 * largeSize) / MiB, () =>
+      pullAll(c8, data.largeDigests.map((d) => `/v2/bench/large/blobs/${d}`), 2, 4, largeSize),
     ),
   );
 
-  // One config and layer shared by every manifest; an annotation makes each digest unique.
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-  const configDigest = sha256(config);
-  await pushMonolithic(c8, 'bench/manifests', config, configDigest);
-  await pushMonolithic(c8, 'bench/manifests', small[0]!, data.smallDigests[0]!);
-  const manifests = Array.from({ length: data.manifestCount }, (_, i) =>
-    Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
-        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: data.smallDigests[0], size: MiB }],
-        annotations: { 'org.example.build': String(i) },
-      }),
-    ),
-  );
-  const manifestDigests = manifests.map(sha256);
-  const contentType = { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' };
-  record(
-    await timed(`manifest push x${data.manifestCount}, c=8`, 'ops/s', manifests.length, () =>
-      pool(manifests.length, 8, async (i) => {
-        expectStatus(await c8.call('PUT', `/v2/bench/manifests/manifests/tag-${i}`, manifests[i], contentType), 201, 'put manifest');
-      }),
-    ),
-  );
-  const accept = { Accept: 'application/vnd.oci.image.manifest.v1+json' };
-  record(
-    await timed('manifest GET by tag, c=32', 'req/s', data.reads, () =>
-      pool(data.reads, 32, async (i) => {
-        expectStatus(await c32.call('GET', `/v2/bench/manifests/manifests/tag-${i % manifests.length}`, undefined, accept), 200, 'get manifest');
-      }),
-    ),
-  );
-  record(
-    await timed('manifest HEAD by digest, c=32', 'req/s', data.reads, () =>
-      pool(data.reads, 32, async (i) => {
-        expectStatus(await c32.call('HEAD', `/v2/bench/manifests/manifests/${manifestDigests[i % manifests.length]}`, undefined, accept), 200, 'head manifest');
-      }),
-    ),
-  );
-  const listings = Math.max(50, Math.round(data.reads / 50));
-  record(
-    await timed(`tags list (${data.manifestCount} tags), c=4`, 'req/s', listings, () =>
-      pool(listings, 4, async () => {
-        const res = expectStatus(await c8.call('GET', `/v2/bench/manifests/tags/list?n=${data.manifestCount}`), 200, 'tags list');
-        const tags = (JSON.parse(res.body.toString()) as { tags: string[] }).tags;
-        if (tags.length !== data.manifestCount) throw new Error(`tags list returned ${tags.length} tags`);
-      }),
-    ),
-  );
+  if (wanted(only, 'manifest', 'tags')) {
+    // One config and layer shared by every manifest; an annotation makes each digest unique.
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, created: data.smallDigests[0] }));
+    const configDigest = sha256(config);
+    await pushMonolithic(c8, 'bench/manifests', config, configDigest);
+    await pushMonolithic(c8, 'bench/manifests', small[0]!, data.smallDigests[0]!);
+    const manifests = Array.from({ length: data.manifestCount }, (_, i) =>
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+          layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: data.smallDigests[0], size: MiB }],
+          annotations: { 'org.example.build': String(i) },
+        }),
+      ),
+    );
+    const manifestDigests = manifests.map(sha256);
+    const contentType = { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' };
+    record(
+      await timed(
+        `manifest push x${data.manifestCount}, c=8`,
+        'ops/s',
+        manifests.length,
+        () =>
+          pool(manifests.length, 8, async (i) => {
+            expectStatus(await c8.call('PUT', `/v2/bench/manifests/manifests/tag-${i}`, manifests[i], contentType), 201, 'put manifest');
+          }),
+        true,
+      ),
+    );
+    const accept = { Accept: 'application/vnd.oci.image.manifest.v1+json' };
+    record(
+      await timed('manifest GET by tag, c=32', 'req/s', data.reads, () =>
+        pool(data.reads, 32, async (i) => {
+          expectStatus(await c32.call('GET', `/v2/bench/manifests/manifests/tag-${i % manifests.length}`, undefined, accept), 200, 'get manifest');
+        }),
+      ),
+    );
+    record(
+      await timed('manifest HEAD by digest, c=32', 'req/s', data.reads, () =>
+        pool(data.reads, 32, async (i) => {
+          expectStatus(await c32.call('HEAD', `/v2/bench/manifests/manifests/${manifestDigests[i % manifests.length]}`, undefined, accept), 200, 'head manifest');
+        }),
+      ),
+    );
+    const listings = Math.max(50, Math.round(data.reads / 50));
+    record(
+      await timed(`tags list (${data.manifestCount} tags), c=4`, 'req/s', listings, () =>
+        pool(listings, 4, async () => {
+          const res = expectStatus(await c8.call('GET', `/v2/bench/manifests/tags/list?n=${data.manifestCount}`), 200, 'tags list');
+          const tags = (JSON.parse(res.body.toString()) as { tags: string[] }).tags;
+          if (tags.length !== data.manifestCount) throw new Error(`tags list returned ${tags.length} tags`);
+        }),
+      ),
+    );
+  }
   c8.close();
   c32.close();
   return results;
 }
 
-/** The bare limit: the same blob bytes, one PUT each, into node:http + sha256 + file. */
+/**
+ * The machine's limits for the same blob shapes with the same client (bare-server.ts): each push
+ * is one PUT of the whole blob into sha256 + file + fsync + rename, each pull one GET of the file.
+ */
 export async function bareWorkloads(base: string, data: BenchData, log: (m: Measurement) => void, only: string | null = null): Promise<Measurement[]> {
   const client = new BenchClient(base, 8);
   const results: Measurement[] = [];
-  const timed = (workload: string, unit: string, amount: number, work: () => Promise<void>) =>
-    only && !workload.includes(only) ? Promise.resolve({ workload, unit, value: NaN, seconds: 0 }) : timedRun(workload, unit, amount, work);
+  const record = (m: Measurement | null): void => {
+    if (!m) return;
+    results.push(m);
+    log(m);
+  };
+  const timed = timer(only);
   const small = data.smallBlobs;
-  const m1 = await timed('blob push 1 MiB, monolithic, c=8', 'MiB/s', small.length, () =>
-    pool(small.length, 8, async (i) => {
-      expectStatus(await client.call('PUT', `/bare`, small[i]), 201, 'bare put');
-    }),
+  const large = data.largeBlobs;
+  const largeSize = large[0]!.length;
+  const names = { pushLarge: workloadNames.pushLarge(largeSize / MiB, large.length), pullLarge: workloadNames.pullLarge(largeSize / MiB, large.length) };
+  const hex = (digest: string): string => digest.slice('sha256:'.length);
+  record(
+    await timed(
+      workloadNames.pushSmall,
+      'MiB/s',
+      small.length,
+      () => pool(small.length, 8, async (i) => void expectStatus(await client.call('PUT', '/bare', small[i]), 201, 'bare put')),
+      wanted(only, workloadNames.pullSmall),
+    ),
   );
-  log(m1);
-  results.push(m1);
-  const largeMiB = data.largeBlobs.reduce((n, b) => n + b.size / MiB, 0);
-  const m2 = await timed('blob push 256 MiB in 8 MiB chunks', 'MiB/s', largeMiB, async () => {
-    for (const blob of data.largeBlobs) expectStatus(await client.call('PUT', '/bare', blob.make()), 201, 'bare put');
-  });
-  log(m2);
-  results.push(m2);
+  record(
+    await timed(
+      names.pushLarge,
+      'MiB/s',
+      (large.length * largeSize) / MiB,
+      () => pool(large.length, 2, async (i) => void expectStatus(await client.call('PUT', '/bare', large[i]), 201, 'bare put')),
+      wanted(only, names.pullLarge),
+    ),
+  );
+  record(
+    await timed(workloadNames.pullSmall, 'MiB/s', small.length * 2, () =>
+      pullAll(client, data.smallDigests.map((d) => `/bare/${hex(d)}`), 2, 8, MiB),
+    ),
+  );
+  record(
+    await timed(names.pullLarge, 'MiB/s', (large.length * 2 * largeSize) / MiB, () =>
+      pullAll(client, data.largeDigests.map((d) => `/bare/${hex(d)}`), 2, 4, largeSize),
+    ),
+  );
   client.close();
   return results;
 }
