@@ -154,12 +154,13 @@ describe('token lifecycle', () => {
       name: 'two-passwords',
       rules: [{ repository: 'team/app', actions: ['content/read'] }],
     });
-    const soon = new Date(Date.now() + 1500).toISOString();
+    // Long enough for the next two requests (each hashes or checks a password) on a busy machine.
+    const soon = new Date(Date.now() + 5000).toISOString();
     const regenerated = await api<CreatedToken>(berth.url, adminCredentials, 'POST', '/api/v1/tokens/two-passwords/credentials', { password: 'password2', expiresAt: soon });
     const p1 = new OciClient(berth.url, { username: 'two-passwords', password: tokenPassword(created.body, 'password1') });
     const p2 = new OciClient(berth.url, { username: 'two-passwords', password: tokenPassword(regenerated.body, 'password2') });
     assert.equal((await p2.request('GET', '/v2/team/app/tags/list')).status, 200);
-    await new Promise((r) => setTimeout(r, 1600));
+    await new Promise((r) => setTimeout(r, Date.parse(soon) - Date.now() + 100)); // until it has expired
     await api(berth.url, adminCredentials, 'PATCH', '/api/v1/tokens/two-passwords', {}); // any change clears cached logins
     assert.equal((await p2.request('GET', '/v2/team/app/tags/list')).status, 401);
     assert.equal((await p1.request('GET', '/v2/team/app/tags/list')).status, 200);
