@@ -73,22 +73,24 @@ export class IdentityService {
   }
 
   /**
-   * Every check costs the same whatever the name is: both stores are asked, and exactly two scrypt
-   * verifications run side by side (a token's two passwords; a user's hash and a dummy; two dummies
-   * for a name that does not exist), even for a disabled or expired identity. Otherwise the time a
-   * failure takes would tell which names exist.
+   * A failed check costs the same whatever the name is: both stores are asked, and exactly two
+   * scrypt verifications run, one after the other (a user's hash and a dummy; a token's two
+   * passwords; two dummies for a name that does not exist), also for a disabled or expired
+   * identity. Otherwise the time a failure takes would tell which names exist. Only a success may
+   * stop at its first match, so a user's login costs one scrypt, as before.
    */
   private async checkPassword(name: string, password: string): Promise<Identity | null> {
     const [user, token] = await Promise.all([this.store.getUser(name), this.store.getToken(name)]);
-    const slots = ['password1', 'password2'] as const;
     // Expiry is judged as of the request, not of the end of the (slow) hashing.
-    const usable = slots.map((slot) => (token && isTokenUsable(token) && token[slot] && isPasswordUsable(token[slot]) ? token[slot] : null));
-    const hashes = user ? [user.passwordHash, null] : slots.map((slot) => token?.[slot]?.hash ?? null);
-    const matches = await Promise.all(hashes.map((hash) => verifySecret(password, hash)));
-    if (user) return user.enabled && matches[0] ? userIdentity(user) : null;
-    for (const [index, slot] of slots.entries()) {
-      const stored = usable[index];
-      if (stored && matches[index]) return this.tokenIdentity(token!, passwordStamp(slot, stored));
+    const candidates: Array<{ hash: string | null; accept: (() => Promise<Identity | null>) | null }> = user
+      ? [{ hash: user.passwordHash, accept: user.enabled ? async () => userIdentity(user) : null }, { hash: null, accept: null }]
+      : (['password1', 'password2'] as const).map((slot) => {
+          const stored = token?.[slot] ?? null;
+          const usable = token && stored && isTokenUsable(token) && isPasswordUsable(stored);
+          return { hash: stored?.hash ?? null, accept: usable ? () => this.tokenIdentity(token, passwordStamp(slot, stored)) : null };
+        });
+    for (const { hash, accept } of candidates) {
+      if ((await verifySecret(password, hash)) && accept) return accept();
     }
     return null;
   }
