@@ -7,6 +7,38 @@ export interface TaskCredential {
   password: CredentialValue;
 }
 
+/** A named 5-field cron schedule in UTC (ACR's timer trigger). */
+export interface TaskTimer {
+  name: string;
+  schedule: string;
+  enabled: boolean;
+}
+
+/** What makes a task run by itself (ACR's trigger properties, plus new-tag policies and watches). */
+export interface TaskTriggers {
+  baseImage: {
+    enabled: boolean;
+    name: string;
+    /** Runtime: the last stage's base only (ACR's default); All: every stage's base. */
+    type: 'Runtime' | 'All';
+    /** Opt-in new-tag trigger per base (`semver:>=15 <16`, `regex:^15\.[0-9]+-alpine$`), by normalised base repository. */
+    tagPolicies: Record<string, string>;
+  };
+  source: {
+    /** Commit trigger (default true for git contexts, as ACR). */
+    enabled: boolean;
+    name: string;
+    pullRequest: boolean;
+    /** The push webhooks' shared secret (HMAC key / GitLab token), sealed. */
+    webhookSecret: CredentialValue | null;
+    /** Poll the branch head this often (for git servers that cannot call in); null: webhooks only. */
+    pollIntervalSeconds: number | null;
+  };
+  timers: TaskTimer[];
+  /** Images watched explicitly (`--watch-image`), for tasks whose steps build nothing. */
+  watchImages: string[];
+}
+
 export interface TaskRecord {
   name: string;
   /** file: a task file; cmd: one command; build: one Dockerfile build pushed to `images`. */
@@ -34,6 +66,8 @@ export interface TaskRecord {
   status: 'Enabled' | 'Disabled';
   /** os/architecture[/variant] its runs need. */
   platform: string;
+  /** Absent on tasks created before triggers existed: read as defaults. */
+  triggers?: TaskTriggers;
   createdAt: string;
   updatedAt: string;
 }

@@ -300,6 +300,69 @@ function eventJournal(dialect: SqlDialectName): Migration {
   };
 }
 
+/**
+ * Background work's one home (work_items: one-shot and recurring items, claimed with leases),
+ * and what triggers need: the base images tasks depend on (indexed by image, so a push finds its
+ * dependents without scanning tasks), the source events received, and a unique trigger key on
+ * runs (a timer occurrence or a pushed commit queues at most one run, whoever tries).
+ */
+function backgroundWorkAndTriggers(dialect: SqlDialectName): Migration {
+  const serial = (c: any) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement());
+  const serialType = dialect === 'postgres' ? 'bigserial' : 'integer';
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('work_items')
+        .addColumn('id', serialType, serial)
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('recurring', 'integer', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('run_at', 'text', (c) => c.notNull())
+        .addColumn('lease_owner', 'text')
+        .addColumn('lease_until', 'text')
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('last_error', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('work_items_kind_key', ['kind', 'key'])
+        .execute();
+      await db.schema.createIndex('work_items_due').on('work_items').columns(['run_at']).execute();
+      await db.schema
+        .createTable('task_base_images')
+        .addColumn('task', 'text', (c) => c.notNull())
+        .addColumn('registry', 'text', (c) => c.notNull())
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('tag', 'text', (c) => c.notNull())
+        .addColumn('dependency', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text')
+        .addColumn('tag_policy', 'text')
+        .addColumn('checked_at', 'text')
+        .addColumn('error', 'text')
+        .addPrimaryKeyConstraint('task_base_images_pk', ['task', 'registry', 'repository', 'tag'])
+        .execute();
+      await db.schema.createIndex('task_base_images_image').on('task_base_images').columns(['registry', 'repository', 'tag']).execute();
+      await db.schema
+        .createTable('source_events')
+        .addColumn('id', serialType, serial)
+        .addColumn('task', 'text', (c) => c.notNull())
+        .addColumn('received_at', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('delivery_id', 'text')
+        .addColumn('repository_url', 'text')
+        .addColumn('ref', 'text')
+        .addColumn('commit_sha', 'text')
+        .addColumn('verdict', 'text', (c) => c.notNull())
+        .addColumn('run_id', 'text')
+        .addColumn('detail', 'text')
+        .execute();
+      await db.schema.createIndex('source_events_task').on('source_events').columns(['task', 'id']).execute();
+      await db.schema.alterTable('runs').addColumn('trigger_key', 'text').execute();
+      await db.schema.createIndex('runs_trigger_key').unique().on('runs').column('trigger_key').execute();
+    },
+  };
+}
+
 class InCodeMigrations implements MigrationProvider {
   constructor(private readonly dialect: SqlDialectName) {}
   async getMigrations(): Promise<Record<string, Migration>> {
@@ -314,6 +377,7 @@ class InCodeMigrations implements MigrationProvider {
       '0008_run_platforms': runPlatforms(),
       '0009_run_secrets': runSecrets(),
       '0010_event_journal': eventJournal(this.dialect),
+      '0011_background_work_and_triggers': backgroundWorkAndTriggers(this.dialect),
     };
   }
 }

@@ -159,7 +159,49 @@ export interface RunsTable {
   cancel_requested: number;
   created_at: string;
   platform: string;
+  trigger_key: string | null;
   record: string;
+}
+
+export interface WorkItemsTable {
+  id: Generated<number>;
+  kind: string;
+  key: string;
+  recurring: number;
+  payload: string;
+  run_at: string;
+  lease_owner: string | null;
+  lease_until: string | null;
+  attempts: number;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TaskBaseImagesTable {
+  task: string;
+  registry: string;
+  repository: string;
+  tag: string;
+  dependency: string;
+  digest: string | null;
+  tag_policy: string | null;
+  checked_at: string | null;
+  error: string | null;
+}
+
+export interface SourceEventsTable {
+  id: Generated<number>;
+  task: string;
+  received_at: string;
+  provider: string;
+  delivery_id: string | null;
+  repository_url: string | null;
+  ref: string | null;
+  commit_sha: string | null;
+  verdict: string;
+  run_id: string | null;
+  detail: string | null;
 }
 
 export interface RegistryEventsTable {
@@ -198,6 +240,9 @@ export interface SecretsTable {
 }
 
 export interface Database {
+  work_items: WorkItemsTable;
+  task_base_images: TaskBaseImagesTable;
+  source_events: SourceEventsTable;
   secrets: SecretsTable;
   tasks: TasksTable;
   runs: RunsTable;

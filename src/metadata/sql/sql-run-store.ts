@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { NewRun, RunQuery, RunRecord, RunStore } from '../../tasks/run-store.js';
+import { DuplicateTriggerError, type NewRun, type RunQuery, type RunRecord, type RunStore } from '../../tasks/run-store.js';
 import type { Database } from './schema.js';
 
 const now = (): string => new Date().toISOString();
@@ -16,6 +16,10 @@ export class SqlRunStore implements RunStore {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.db.transaction().execute(async (trx) => {
+          if (input.triggerKey) {
+            const existing = await trx.selectFrom('runs').select('id').where('trigger_key', '=', input.triggerKey).executeTakeFirst();
+            if (existing) throw new DuplicateTriggerError(input.triggerKey, existing.id);
+          }
           const max = await trx.selectFrom('runs').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
           const seq = Number(max?.seq ?? 0) + 1;
           const run: RunRecord = {
@@ -37,7 +41,7 @@ export class SqlRunStore implements RunStore {
           return run;
         });
       } catch (error) {
-        if (attempt > 5) throw error; // a concurrent creator took the same seq (PostgreSQL): retry
+        if (error instanceof DuplicateTriggerError || attempt > 5) throw error; // a concurrent creator took the same seq (PostgreSQL): retry
       }
     }
   }
@@ -176,6 +180,7 @@ export class SqlRunStore implements RunStore {
       cancel_requested: run.cancelRequested ? 1 : 0,
       created_at: run.createdAt,
       platform: run.platform,
+      trigger_key: run.triggerKey ?? null,
       record: JSON.stringify(run),
     };
   }
