@@ -41,6 +41,8 @@ export interface Settings {
   agentKey: string | undefined;
   /** A run whose agent has not renewed its lease for this long ends as Error. */
   runLeaseSeconds: number;
+  /** Base images in other registries are polled this often (±20% jitter). */
+  triggers: { basePollSeconds: number };
   /** Images for the first word of a task cmd (ACR's `bash`, `curl`, ...); config file only. */
   taskImageAliases: Record<string, string>;
   /** Outbound requests made on a user's behalf (import, webhooks, task sources): added denies, exceptions. */
@@ -84,6 +86,7 @@ interface ConfigFile {
   tokens?: { accessSeconds?: number; refreshSeconds?: number };
   webhooks?: { initialBackoffMs?: number; maxBackoffMs?: number; giveUpAfterHours?: number };
   egress?: { deny?: string[] | string; allow?: string[] | string };
+  triggers?: { basePollSeconds?: number };
 }
 
 export const defaultListen = '127.0.0.1:5000';
@@ -109,7 +112,7 @@ function readConfigFile(path: string): ConfigFile {
   const parsed: unknown = parseYaml(text);
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new SettingsError(`config file ${path} must be a YAML mapping`);
-  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'logFormat', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases', 'localAgent', 'agentKeyFile', 'runLeaseSeconds', 'publicUrl', 'http', 'egress']);
+  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'logFormat', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases', 'localAgent', 'agentKeyFile', 'runLeaseSeconds', 'publicUrl', 'http', 'egress', 'triggers']);
   const unknown = Object.keys(parsed).filter((k) => !known.has(k));
   if (unknown.length > 0) throw new SettingsError(`config file ${path}: unknown keys ${unknown.join(', ')}`);
   return parsed as ConfigFile;
@@ -175,6 +178,7 @@ export function resolveSettings(overrides: SettingsOverrides, processEnv: NodeJS
     agentKey: checkAgentKey(env.BERTH_AGENT_KEY ?? readKeyFile(overrides.agentKeyFile ?? env.BERTH_AGENT_KEY_FILE ?? file.agentKeyFile)),
     runLeaseSeconds: Math.max(3, number('run lease', env.BERTH_RUN_LEASE_SECONDS ?? file.runLeaseSeconds ?? 30)),
     taskImageAliases: Object.fromEntries(Object.entries(file.taskImageAliases ?? {}).map(([k, v]) => [k, String(v)])),
+    triggers: { basePollSeconds: Math.max(1, number('base image poll interval', env.BERTH_BASE_POLL_SECONDS ?? file.triggers?.basePollSeconds ?? 300)) },
     egress: {
       deny: egressList('egress.deny', env.BERTH_EGRESS_DENY ?? file.egress?.deny),
       allow: egressList('egress.allow', env.BERTH_EGRESS_ALLOW ?? file.egress?.allow),
@@ -261,6 +265,7 @@ export function describeSettings(settings: Settings): Record<string, unknown> {
     runLogRetentionDays: settings.runLogRetentionDays,
     taskImageAliases: settings.taskImageAliases,
     egress: { defaultDeny: defaultEgressDeny.map((d) => d.range), deny: settings.egress.deny, allow: settings.egress.allow },
+    triggers: settings.triggers,
     agents: { local: settings.localAgent ? 'on' : 'off', leaseSeconds: settings.runLeaseSeconds, remote: settings.agentKey ? 'on (agent key set)' : 'off (no BERTH_AGENT_KEY)' },
   };
 }

@@ -34,7 +34,7 @@ export type RegistryEvent<K extends keyof RegistryEventMap> = RegistryEventMap[K
 export type JournaledEventName = 'manifest.pushed' | 'manifest.deleted' | 'tag.deleted';
 
 /**
- * The registry's events. Journaled ones reach listeners through the EventRelay (which waits for
+ * The registry's events. Journaled ones reach listeners through a JournalConsumer (which waits for
  * listeners that return promises before moving on); the others are emitted in memory at once.
  */
 export class RegistryEvents {

@@ -60,6 +60,22 @@ export class RemoteRegistry {
     };
   }
 
+  /**
+   * The digest a tag points at, by HEAD (Docker Hub does not count a HEAD as a pull). A 429
+   * throws RateLimited with the registry's Retry-After, for the caller's back-off.
+   */
+  async manifestDigest(reference: string): Promise<string> {
+    const res = await this.fetch(`/v2/${this.source.repository}/manifests/${reference}`, { Accept: manifestAccept }, 'same-origin', 'HEAD');
+    await res.body?.cancel().catch(() => undefined);
+    if (res.status === 429) throw new RateLimited(`${this.source.registryHost} answered 429 (too many requests)`, retryAfterSeconds(res.headers.get('retry-after')));
+    if (res.status === 404) throw new RegistryError('MANIFEST_UNKNOWN', `${this.source.registryHost}/${this.source.repository}:${reference} not found`);
+    if (res.status === 401 || res.status === 403) throw new RegistryError('DENIED', `${this.source.registryHost} denied access to ${this.source.repository}: ${res.status}`);
+    if (!res.ok) throw new RegistryError('INVALID_REQUEST', `${this.source.registryHost} answered ${res.status} for the manifest of ${this.source.repository}:${reference}`);
+    const digest = res.headers.get('docker-content-digest');
+    if (!digest) throw new RegistryError('INVALID_REQUEST', `${this.source.registryHost} gave no Docker-Content-Digest for ${this.source.repository}:${reference}`);
+    return digest;
+  }
+
   /** Bytes `start`..end of a blob; `ranged` false when the source ignored the Range header. */
   async blob(digest: string, start: number, end: number): Promise<{ stream: Readable; ranged: boolean }> {
     // Registries commonly redirect blob GETs to their storage (a CDN, a presigned S3 URL).
@@ -77,10 +93,11 @@ export class RemoteRegistry {
     return Array.isArray(body?.manifests) ? body.manifests : [];
   }
 
-  private async fetch(path: string, headers: Record<string, string>, redirect: 'same-origin' | 'any-origin'): Promise<Response> {
+  private async fetch(path: string, headers: Record<string, string>, redirect: 'same-origin' | 'any-origin', method: 'GET' | 'HEAD' = 'GET'): Promise<Response> {
     const url = `${this.source.registryUrl}${path}`;
     const send = () =>
       this.egress.fetch(url, {
+        method,
         headers: { ...headers, ...(this.authorization ? { Authorization: this.authorization } : {}) },
         signal: AbortSignal.timeout(300_000),
         redirect,
@@ -173,6 +190,24 @@ export class RemoteRegistry {
     }
     throw new RegistryError('INVALID_REQUEST', `${this.source.registryHost} answered ${res.status}${code ? ` ${code}` : ''} for ${what}`);
   }
+}
+
+/** A registry asked us to slow down; `retryAfterSeconds` is its Retry-After (null: none given). */
+export class RateLimited extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number | null,
+  ) {
+    super(message);
+  }
+}
+
+/** Retry-After as seconds or an HTTP date. */
+function retryAfterSeconds(header: string | null): number | null {
+  if (!header) return null;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim());
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? null : Math.max(0, Math.round((at - Date.now()) / 1000));
 }
 
 /** The start of a body (an error envelope is small; an internal service's page need not be), then the rest is dropped. */

@@ -94,6 +94,7 @@ type RedirectMode =
   | 'any-origin';
 
 export interface EgressFetchInit {
+  method?: 'GET' | 'HEAD';
   headers?: Record<string, string>;
   signal?: AbortSignal;
   redirect: RedirectMode;
@@ -152,7 +153,7 @@ export class EgressPolicy {
   }
 
   /**
-   * A GET through the policy. Redirects (at most {@link maxRedirects}) are followed by hand:
+   * A GET (or HEAD) through the policy. Redirects (at most {@link maxRedirects}) are followed by hand:
    * 'same-origin' refuses any that leaves the first origin; 'any-origin' follows them but sends
    * no Authorization or Cookie once the origin changed. An https → http redirect is refused.
    */
@@ -165,7 +166,7 @@ export class EgressPolicy {
       this.checkUrl(current);
       let response: Response;
       try {
-        response = await undiciFetch(current, { headers, redirect: 'manual', dispatcher, ...(init.signal ? { signal: init.signal } : {}) });
+        response = await undiciFetch(current, { method: init.method ?? 'GET', headers, redirect: 'manual', dispatcher, ...(init.signal ? { signal: init.signal } : {}) });
       } catch (error) {
         // fetch wraps a refusal at connect time in "fetch failed"; the refusal is the news.
         throw egressRefusal(error) ?? error;

@@ -18,6 +18,9 @@ import { RunAgent } from '../tasks/agents/run-agent.js';
 import { LocalAgentBackend, type RunCredentialIssuer } from '../tasks/agents/local-agent-backend.js';
 import { DockerTaskRunner } from '../tasks/docker/docker-runner.js';
 import type { EgressPolicy } from '../network/egress.js';
+import type { WorkHandler } from '../background/background-worker.js';
+
+export const housekeepingKind = 'run-housekeeping';
 
 /** Each run logs in to this registry with its own token: pull anywhere, push only its targets. */
 function runCredentials(management: AccessManagement | null): RunCredentialIssuer {
@@ -52,8 +55,10 @@ export interface TaskComponents {
   agent: RunAgent | null;
   /** The server side of the agent seam (also served to remote agents over HTTP). */
   agentBackend: LocalAgentBackend;
-  /** Lease expiry and log retention, whichever agents run. */
-  housekeeping: { start(): void; stop(): void };
+  /** Lease expiry and log retention, whichever agents run: recurring background work. */
+  housekeeping: WorkHandler;
+  taskStore: SqlTaskStore;
+  runStore: SqlRunStore;
 }
 
 /** Wires runs, tasks, secrets and the agents (the tasks half of the composition root). */
@@ -75,7 +80,8 @@ export function composeTasks(options: {
     events.emit('run.changed', { runId: run.id, task: run.taskName, trigger: run.trigger, status: run.status, outputImages: run.outputImages }),
   );
   const secrets = new SecretStore(db, cipher);
-  const tasks = new TaskService(new SqlTaskStore(db), runs, contexts, secrets);
+  const taskStore = new SqlTaskStore(db);
+  const tasks = new TaskService(taskStore, runs, contexts, secrets);
   const agentBackend = new LocalAgentBackend(
     runStore,
     runs,
@@ -86,23 +92,16 @@ export function composeTasks(options: {
     settings.runLeaseSeconds,
   );
   const agent = settings.localAgent ? new RunAgent(agentBackend, new DockerTaskRunner(), log, 2, localAgentName(settings.dataDir), [], options.egress) : null;
-  let timer: NodeJS.Timeout | null = null;
-  const sweep = () =>
-    runs.sweep(settings.runLogRetentionDays).then(
-      ({ expired, logsDeleted }) => {
-        for (const id of expired) log.warn({ run: id }, 'run lost its agent; marked Error');
-        if (logsDeleted > 0) log.info({ runs: logsDeleted }, 'deleted expired run logs');
-      },
-      (error: unknown) => log.error({ err: error }, 'run housekeeping failed'),
-    );
-  const housekeeping = {
-    start() {
-      timer = setInterval(() => void sweep(), 2000);
-      timer.unref();
-    },
-    stop() {
-      if (timer) clearInterval(timer);
+  const housekeeping: WorkHandler = {
+    kind: housekeepingKind,
+    leaseSeconds: 60,
+    async handle() {
+      const { expired, logsDeleted } = await runs.sweep(settings.runLogRetentionDays);
+      for (const id of expired) log.warn({ run: id }, 'run lost its agent; marked Error');
+      if (logsDeleted > 0) log.info({ runs: logsDeleted }, 'deleted expired run logs');
+      // Often enough that a dead agent's run shows Error within seconds of its lease.
+      return { runAt: new Date(Date.now() + 2000) };
     },
   };
-  return { runs, tasks, secrets, agent, agentBackend, housekeeping };
+  return { runs, tasks, secrets, agent, agentBackend, housekeeping, taskStore, runStore };
 }

@@ -23,7 +23,7 @@ import { ImportService, type ImportPermissions } from '../import/import-service.
 import { SqlImportStore } from '../metadata/sql/sql-import-store.js';
 import { agentApi } from '../agent-api/agent-api.js';
 import { composeTasks } from './compose-tasks.js';
-import { EventRelay } from '../events/event-relay.js';
+import { composeBackground } from './compose-background.js';
 import { createHttpApp } from './http-app.js';
 import type { BodyIdlePolicy } from '../streams/request-body.js';
 import { EgressPolicy } from '../network/egress.js';
@@ -96,7 +96,6 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
   webhooks.subscribe(events);
   webhooks.subscribeRuns(events, logFailure('webhook enqueue failed'));
   auditRegistryChanges(events, accessControl.audit, logFailure('audit record failed'));
-  const relay = new EventRelay(metadata, events, app.log);
   const selfHosts = () => [boundAddress, `localhost:${boundAddress.split(':').pop()}`, `127.0.0.1:${boundAddress.split(':').pop()}`];
   const imports = new ImportService(new SqlImportStore(db), blobs, manifests, metadata, importPermissions(accessControl), (host) => selfHosts().includes(host), accessControl.audit, app.log, egress);
   // The engine runs on this machine, so it reaches the registry on loopback.
@@ -104,7 +103,22 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     const port = boundAddress.split(':').pop();
     return ['0.0.0.0', '::', 'localhost'].includes(settings.host) || settings.host.startsWith('127.') ? `127.0.0.1:${port}` : boundAddress;
   };
-  const { runs, tasks, secrets, agent, agentBackend, housekeeping } = composeTasks({ settings, db, events, accessControl, log: app.log, runRegistryHost, egress });
+  const { runs, tasks, secrets, agent, agentBackend, housekeeping, taskStore, runStore } = composeTasks({ settings, db, events, accessControl, log: app.log, runRegistryHost, egress });
+  const localRegistries = () => [...new Set([...selfHosts(), runRegistryHost(), ...(settings.publicUrl ? [settings.publicUrl.host] : [])])];
+  const background = await composeBackground({
+    settings,
+    db,
+    metadata,
+    events,
+    tasks,
+    taskStore,
+    runStore,
+    egress,
+    log: app.log,
+    localRegistries,
+    resolveTaskBases: async () => [],
+    handlers: [housekeeping],
+  });
   await app.register(agentApi, { backend: agentBackend, agentKey: settings.agentKey });
   await app.register(managementApi, {
     access: accessControl.management,
@@ -124,13 +138,13 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     events,
     async listen() {
       await app.listen({ host: settings.host, port: settings.port });
-      await relay.start();
       dispatcher.start();
       await imports.resume();
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : settings.port;
       boundAddress = `${settings.host}:${port}`;
-      housekeeping.start();
+      // After the address is known: triggers match pushes against the names it gives.
+      await background.start();
       // After the address is known: runs render it ({{.Run.Registry}}) and push to it.
       await agent?.start();
       return { host: settings.host, port };
@@ -149,10 +163,9 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
       } finally {
         clearTimeout(drainDeadline);
       }
-      await relay.stop();
+      await background.stop();
       await dispatcher.stop();
       await imports.stop();
-      housekeeping.stop();
       await agent?.stop();
       await egress.close();
       await accessControl.audit.flush();

@@ -4,7 +4,7 @@ import type { ContextStore } from './context-store.js';
 import { parseSourceLocation } from './sources/remote-source.js';
 import { normalizePlatform } from './platform.js';
 import { parseTaskFile, placeholderSecrets } from './task-file.js';
-import { finalStatuses, type RunQuery, type RunRecord, type RunSpec, type RunStore } from './run-store.js';
+import { finalStatuses, type RunQuery, type RunRecord, type RunSpec, type RunStore, type RunTriggerDetails } from './run-store.js';
 
 export const defaultRunTimeoutSeconds = 3600;
 
@@ -15,6 +15,11 @@ export interface SourceRequest {
   contextId?: string | null;
   contextUrl?: string | null;
   gitAccessToken?: string | null;
+  /** A commit trigger's pushed commit and branch (the agent checks out exactly that commit). */
+  commit?: string | null;
+  branch?: string | null;
+  /** What queued the run, when it was not a person (a push, a commit, a timer). */
+  trigger?: RunTriggerDetails;
 }
 
 export interface QuickBuildRequest extends SourceRequest {
@@ -194,6 +199,7 @@ export class RunService {
       gitAccessToken?: string | null | undefined;
       platform?: string | null | undefined;
       secrets?: Record<string, string>;
+      trigger?: RunTriggerDetails | undefined;
     },
   ): Promise<RunRecord> {
     const timeout = options.timeoutSeconds ?? defaultRunTimeoutSeconds;
@@ -205,7 +211,7 @@ export class RunService {
     const run = await this.store.createRun({
       taskName,
       runType,
-      trigger: 'Manual',
+      ...(options.trigger ?? { trigger: 'Manual' }),
       platform,
       spec,
       timeoutSeconds: timeout,
@@ -223,9 +229,15 @@ export class RunService {
 }
 
 /** An uploaded context or a URL, never both; a URL is checked now so a typo fails at once. */
-function sourceOf(request: SourceRequest): { contextId: string | null; contextUrl: string | null } {
+function sourceOf(request: SourceRequest): { contextId: string | null; contextUrl: string | null; commit?: string; branch?: string } {
   if (request.contextId && request.contextUrl) throw new RegistryError('INVALID_REQUEST', 'give an uploaded context or a context URL, not both');
   if (request.contextUrl) parseSourceLocation(request.contextUrl);
   if (request.gitAccessToken && !request.contextUrl) throw new RegistryError('INVALID_REQUEST', '--git-access-token needs a git context URL');
-  return { contextId: request.contextId ?? null, contextUrl: request.contextUrl ?? null };
+  if (request.commit && !request.contextUrl) throw new RegistryError('INVALID_REQUEST', 'a pinned commit needs a git context URL');
+  return {
+    contextId: request.contextId ?? null,
+    contextUrl: request.contextUrl ?? null,
+    ...(request.commit ? { commit: request.commit } : {}),
+    ...(request.branch ? { branch: request.branch } : {}),
+  };
 }

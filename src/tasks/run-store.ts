@@ -177,6 +177,8 @@ export interface RunStore {
   /** Extends the lease; false when the run is no longer this agent's. */
   renewLease(id: string, agent: string, leaseSeconds: number): Promise<boolean>;
   updateRun(id: string, patch: Partial<Pick<RunRecord, 'status' | 'startedAt' | 'finishedAt' | 'outputImages' | 'baseImages' | 'steps' | 'error' | 'leaseUntil'>>): Promise<void>;
+  /** Replaces a still-queued run's image-update details (a newer push collapses into it); false once it started. */
+  updateQueuedTrigger(id: string, imageUpdateTrigger: ImageUpdateTrigger): Promise<boolean>;
   /** Asks a run to stop; a queued run ends Canceled at once (and its sealed secrets go). */
   requestCancel(id: string): Promise<boolean>;
   /** Marks the runs `agent` still holds as Error (it restarted: they died with it); returns their ids. */

@@ -8,6 +8,9 @@ import { parseTaskFile, placeholderSecrets } from './task-file.js';
 import type { CredentialValue, TaskRecord, TaskStore } from './task-store.js';
 import { secretNameOf, type SecretStore } from '../secrets/secret-store.js';
 import type { RegistryLogin } from './task-runner.js';
+import type { RunTriggerDetails } from './run-store.js';
+import { applyTriggerInput, checkTimerName, cronOf, defaultTriggers, isGitContext, triggersOf, type TriggerInput } from './task-triggers.js';
+import { generateWebhookSecret } from '../triggers/webhook-secret.js';
 
 export interface CredentialInput {
   loginServer: string;
@@ -33,18 +36,82 @@ export interface TaskInput {
   timeoutSeconds?: number;
   status?: 'Enabled' | 'Disabled';
   platform?: string;
+  triggers?: TriggerInput;
+}
+
+/** Told when a task is saved or deleted (null), so its triggers (timers, polls, bases) follow. */
+export type TaskChangeListener = (name: string, task: TaskRecord | null) => Promise<void>;
+
+/** What else a triggered run carries: the pushed commit, or a new base tag's build argument. */
+export interface TriggeredRunOptions {
+  trigger: RunTriggerDetails;
+  commit?: string;
+  branch?: string;
+  buildArgs?: Record<string, string>;
+  values?: Record<string, unknown>;
 }
 
 const invalid = (message: string): RegistryError => new RegistryError('INVALID_REQUEST', message);
 
-/** Tasks (ACR: `az acr task`): a saved task file, command or build, run on demand (triggers later). */
+/** Tasks (ACR: `az acr task`): a saved task file, command or build, run on demand or by its triggers. */
 export class TaskService {
+  private readonly listeners: TaskChangeListener[] = [];
+
   constructor(
     private readonly store: TaskStore,
     private readonly runs: RunService,
     private readonly contexts: ContextStore,
     private readonly secrets: SecretStore,
   ) {}
+
+  onChange(listener: TaskChangeListener): void {
+    this.listeners.push(listener);
+  }
+
+  private async save(task: TaskRecord): Promise<void> {
+    await this.store.putTask(task);
+    for (const listener of this.listeners) await listener(task.name, task);
+  }
+
+  // ---- timers (ACR: az acr task timer) ----------------------------------------------------------
+
+  async setTimer(name: string, timer: { name: string; schedule?: string; enabled?: boolean }, mode: 'add' | 'update'): Promise<TaskRecord> {
+    const task = await this.show(name);
+    const triggers = triggersOf(task);
+    checkTimerName(timer.name);
+    const existing = triggers.timers.find((t) => t.name === timer.name);
+    if (mode === 'add' && existing) throw new RegistryError('CONFLICT', `task "${name}" already has a timer "${timer.name}"; use update`);
+    if (mode === 'update' && !existing) throw new RegistryError('NOT_FOUND', `task "${name}" has no timer "${timer.name}"`);
+    if (mode === 'add' && !timer.schedule) throw invalid('a timer needs --schedule');
+    if (timer.schedule) cronOf(timer.schedule);
+    const updated = { name: timer.name, schedule: timer.schedule ?? existing!.schedule, enabled: timer.enabled ?? existing?.enabled ?? true };
+    const timers = [...triggers.timers.filter((t) => t.name !== timer.name), updated].sort((a, b) => a.name.localeCompare(b.name));
+    const saved = { ...task, triggers: { ...triggers, timers }, updatedAt: new Date().toISOString() };
+    await this.save(saved);
+    return saved;
+  }
+
+  async removeTimer(name: string, timerName: string): Promise<TaskRecord> {
+    const task = await this.show(name);
+    const triggers = triggersOf(task);
+    if (!triggers.timers.some((t) => t.name === timerName)) throw new RegistryError('NOT_FOUND', `task "${name}" has no timer "${timerName}"`);
+    const saved = { ...task, triggers: { ...triggers, timers: triggers.timers.filter((t) => t.name !== timerName) }, updatedAt: new Date().toISOString() };
+    await this.save(saved);
+    return saved;
+  }
+
+  /** The task's git token in clear (the branch-head poll needs it too). */
+  async gitAccessToken(name: string): Promise<string | null> {
+    const task = await this.store.getTask(name);
+    return task?.gitAccessToken ? this.reveal(task.gitAccessToken) : null;
+  }
+
+  /** The commit webhooks' secret in clear (for verifying a delivery). */
+  async webhookSecret(name: string): Promise<string | null> {
+    const task = await this.store.getTask(name);
+    const sealed = task ? triggersOf(task).source.webhookSecret : null;
+    return sealed ? this.reveal(sealed) : null;
+  }
 
   // ---- credentials for other registries -------------------------------------------------------
 
@@ -61,14 +128,14 @@ export class TaskService {
     if (mode === 'add' && exists) throw new RegistryError('CONFLICT', `task "${name}" already has a credential for ${server}; use update`);
     if (mode === 'update' && !exists) throw new RegistryError('NOT_FOUND', `task "${name}" has no credential for ${server}`);
     credentials.push({ loginServer: server, username: this.credentialValue(input.username), password: this.credentialValue(input.password) });
-    await this.store.putTask({ ...task, credentials, updatedAt: new Date().toISOString() });
+    await this.save({ ...task, credentials, updatedAt: new Date().toISOString() });
   }
 
   async removeCredential(name: string, loginServer: string): Promise<void> {
     const task = await this.show(name);
     const credentials = (task.credentials ?? []).filter((c) => c.loginServer !== loginServer);
     if (credentials.length === (task.credentials ?? []).length) throw new RegistryError('NOT_FOUND', `task "${name}" has no credential for ${loginServer}`);
-    await this.store.putTask({ ...task, credentials, updatedAt: new Date().toISOString() });
+    await this.save({ ...task, credentials, updatedAt: new Date().toISOString() });
   }
 
   /** For the agent: the task's logins, decrypted. */
@@ -80,8 +147,10 @@ export class TaskService {
   /** What the API shows of a task: sealed values and tokens are described, never returned. */
   view(task: TaskRecord): Omit<TaskRecord, 'secretValues' | 'gitAccessToken' | 'credentials'> & { secretValues: Record<string, string>; gitAccessToken: string | null; credentials: Array<{ loginServer: string; username: string; password: string }> } {
     const describe = (v: CredentialValue) => ('secret' in v ? `secret:${v.secret}` : '(stored, encrypted)');
+    const triggers = triggersOf(task);
     return {
       ...task,
+      triggers: { ...triggers, source: { ...triggers.source, webhookSecret: triggers.source.webhookSecret ? describe(triggers.source.webhookSecret) : null } as never },
       secretValues: Object.fromEntries(Object.entries(task.secretValues ?? {}).map(([k, v]) => [k, describe(v)])),
       gitAccessToken: task.gitAccessToken ? describe(task.gitAccessToken) : null,
       credentials: (task.credentials ?? []).map((c) => ({ loginServer: c.loginServer, username: describe(c.username), password: describe(c.password) })),
@@ -115,6 +184,11 @@ export class TaskService {
     if (!namePattern.test(name)) throw invalid('task names are 5-50 letters, digits or "-"');
     if (await this.store.getTask(name)) throw new RegistryError('CONFLICT', `task "${name}" already exists`);
     const now = new Date().toISOString();
+    const contextUrl = input.contextUrl ?? null;
+    const triggers = applyTriggerInput(defaultTriggers(isGitContext(contextUrl)), input.triggers ?? {});
+    // Generated for every git task, shown once: the commit trigger may be switched on later.
+    const webhookSecret = isGitContext(contextUrl) ? generateWebhookSecret() : null;
+    if (webhookSecret) triggers.source.webhookSecret = this.credentialValue(webhookSecret);
     const task = this.validate({
       name,
       kind: input.taskFile || input.taskFilePath ? 'file' : input.command ? 'cmd' : 'build',
@@ -132,11 +206,12 @@ export class TaskService {
       timeoutSeconds: input.timeoutSeconds ?? defaultRunTimeoutSeconds,
       status: input.status ?? 'Enabled',
       platform: normalizePlatform(input.platform),
+      triggers,
       createdAt: now,
       updatedAt: now,
     });
-    await this.store.putTask(task);
-    return task;
+    await this.save(task);
+    return Object.assign(task, webhookSecret ? { webhookSecretOnce: webhookSecret } : {});
   }
 
   async update(name: string, input: TaskInput): Promise<TaskRecord> {
@@ -158,10 +233,11 @@ export class TaskService {
       ...(input.timeoutSeconds !== undefined ? { timeoutSeconds: input.timeoutSeconds } : {}),
       ...(input.status !== undefined ? { status: input.status } : {}),
       ...(input.platform !== undefined ? { platform: normalizePlatform(input.platform) } : {}),
+      ...(input.triggers !== undefined ? { triggers: applyTriggerInput(triggersOf(current), input.triggers) } : {}),
       updatedAt: new Date().toISOString(),
     });
     if (current.contextId && updated.contextId !== current.contextId) await this.contexts.delete(current.contextId);
-    await this.store.putTask(updated);
+    await this.save(updated);
     return updated;
   }
 
@@ -169,16 +245,26 @@ export class TaskService {
     const task = await this.show(name);
     await this.store.deleteTask(name);
     if (task.contextId) await this.contexts.delete(task.contextId);
+    for (const listener of this.listeners) await listener(name, null);
   }
 
   /** `berth task run`: a manual run with the task's values (overridden by `values`). */
-  async run(name: string, requestedBy: string, values: Record<string, unknown> = {}, secrets: Record<string, string> = {}): Promise<RunRecord> {
+  async run(name: string, requestedBy: string, values: Record<string, unknown> = {}, secrets: Record<string, string> = {}, triggered?: TriggeredRunOptions): Promise<RunRecord> {
     const task = await this.show(name);
     if (task.status === 'Disabled') throw new RegistryError('CONFLICT', `task "${name}" is disabled`);
     const gitAccessToken = task.gitAccessToken ? await this.reveal(task.gitAccessToken) : null;
-    const base = { taskName: task.name, platform: task.platform, contextId: task.contextId, contextUrl: task.contextUrl ?? null, gitAccessToken, timeoutSeconds: task.timeoutSeconds };
+    const base = {
+      taskName: task.name,
+      platform: task.platform,
+      contextId: task.contextId,
+      contextUrl: task.contextUrl ?? null,
+      gitAccessToken,
+      timeoutSeconds: task.timeoutSeconds,
+      ...(triggered ? { trigger: triggered.trigger, commit: triggered.commit ?? null, branch: triggered.branch ?? null } : {}),
+    };
+    values = { ...values, ...triggered?.values };
     if (task.kind === 'build') {
-      return this.runs.quickBuild(requestedBy, { ...base, tags: task.images, dockerfile: task.dockerfile ?? 'Dockerfile', buildArgs: task.buildArgs ?? {} });
+      return this.runs.quickBuild(requestedBy, { ...base, tags: task.images, dockerfile: task.dockerfile ?? 'Dockerfile', buildArgs: { ...task.buildArgs, ...triggered?.buildArgs } });
     }
     const file = task.taskFilePath ? { taskFilePath: task.taskFilePath } : { taskFile: taskFileOf(task) };
     const stored: Record<string, string> = {};

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { DuplicateTriggerError, type NewRun, type RunQuery, type RunRecord, type RunStore } from '../../tasks/run-store.js';
+import { DuplicateTriggerError, type ImageUpdateTrigger, type NewRun, type RunQuery, type RunRecord, type RunStore } from '../../tasks/run-store.js';
 import type { Database } from './schema.js';
 
 const now = (): string => new Date().toISOString();
@@ -107,6 +107,16 @@ export class SqlRunStore implements RunStore {
       if (!row) return;
       const run = { ...(JSON.parse(row.record) as RunRecord), ...patch };
       await trx.updateTable('runs').set(this.mutableColumns(run, patch.leaseUntil !== undefined)).where('id', '=', id).execute();
+    });
+  }
+
+  async updateQueuedTrigger(id: string, imageUpdateTrigger: ImageUpdateTrigger): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('runs').select('record').where('id', '=', id).where('status', '=', 'Queued').executeTakeFirst();
+      if (!row) return false;
+      const run = { ...(JSON.parse(row.record) as RunRecord), imageUpdateTrigger };
+      await trx.updateTable('runs').set({ record: JSON.stringify(run) }).where('id', '=', id).where('status', '=', 'Queued').execute();
+      return true;
     });
   }
 
