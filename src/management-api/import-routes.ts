@@ -3,8 +3,11 @@ import type { ImportService, Requester } from '../import/import-service.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** 'authenticated': any logged-in identity may call the route (it checks finer rights itself). */
-    access?: 'authenticated';
+    /**
+     * 'authenticated': any logged-in identity may call the route (it checks finer rights itself).
+     * 'signed': no login; the route verifies a signature over the body itself (push webhooks).
+     */
+    access?: 'authenticated' | 'signed';
   }
 }
 

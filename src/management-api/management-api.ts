@@ -15,6 +15,7 @@ import type { RunService } from '../tasks/run-service.js';
 import { runRoutes } from './run-routes.js';
 import type { TaskService } from '../tasks/task-service.js';
 import { taskRoutes } from './task-routes.js';
+import { triggerRoutes, type TriggerRouteOptions } from './trigger-routes.js';
 import type { SecretStore } from '../secrets/secret-store.js';
 import { secretRoutes } from './secret-routes.js';
 import type { BodyIdlePolicy } from '../streams/request-body.js';
@@ -29,6 +30,8 @@ export interface ManagementApiOptions {
   runs: RunService;
   tasks: TaskService;
   secrets: SecretStore;
+  /** Base images, source events and the push-webhook receiver. */
+  triggers: Omit<TriggerRouteOptions, 'tasks'>;
   version: string;
   bodyIdle: BodyIdlePolicy;
 }
@@ -62,7 +65,7 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
   // onRequest, before any body is read or validated: an anonymous caller learns nothing about a
   // route's schema, and an unauthorised upload is refused before its bytes are taken.
   app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.url === '/api/v1/openapi.json') return;
+    if (request.routeOptions.url === '/api/v1/openapi.json' || request.routeOptions.config.access === 'signed') return;
     if (!options.auth) {
       contexts.set(request, { actor: 'anonymous', client: request.ip });
       return;
@@ -250,7 +253,8 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
   webhookRoutes(app, options.webhooks, ctx);
   importRoutes(app, options.imports, requester);
   runRoutes(app, options.runs, ctx, options.bodyIdle);
-  taskRoutes(app, options.tasks, ctx);
+  taskRoutes(app, options.tasks, ctx, options.triggers.bases);
+  triggerRoutes(app, { tasks: options.tasks, ...options.triggers });
   secretRoutes(app, options.secrets);
 
   // settings, keys, audit

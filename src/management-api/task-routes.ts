@@ -1,6 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuditContext } from '../audit/audit-log.js';
 import type { TaskInput, TaskService } from '../tasks/task-service.js';
+import type { TaskRecord } from '../tasks/task-store.js';
+import { triggerKinds, type TriggerInput } from '../tasks/task-triggers.js';
+import type { BaseImageStore } from '../triggers/base-image-store.js';
 
 const nameParams = { type: 'object', properties: { name: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['name'] } as const;
 const taskBody = {
@@ -20,13 +23,44 @@ const taskBody = {
     platform: { type: 'string', description: 'os/architecture[/variant]; default linux/amd64' },
     timeout: { type: 'integer' },
     status: { type: 'string', enum: ['Enabled', 'Disabled'] },
+    baseImageTriggerEnabled: { type: 'boolean' },
+    baseImageTriggerName: { type: 'string' },
+    baseImageTriggerType: { type: 'string', enum: ['Runtime', 'All'] },
+    baseImageTagPolicies: { type: 'object', additionalProperties: { type: 'string' }, description: "base reference → 'semver:RANGE' or 'regex:PATTERN' (the new-tag trigger)" },
+    commitTriggerEnabled: { type: 'boolean' },
+    sourceTriggerName: { type: 'string' },
+    pullRequestTriggerEnabled: { type: 'boolean' },
+    commitTriggerPollInterval: { type: ['integer', 'null'], description: 'poll the branch head this often (seconds), for git servers that cannot call in' },
+    schedules: { type: 'array', items: { type: 'string' }, description: "'[name:]CRON' timers (5 fields, UTC); replaces the task's timers" },
+    watchImages: { type: 'array', items: { type: 'string' }, description: 'images that fire the task when their digest changes (tasks that build nothing)' },
   },
   additionalProperties: false,
 } as const;
 
-type TaskBody = Omit<TaskInput, 'timeoutSeconds'> & { timeout?: number };
+const triggerFields = [
+  'baseImageTriggerEnabled',
+  'baseImageTriggerName',
+  'baseImageTriggerType',
+  'baseImageTagPolicies',
+  'commitTriggerEnabled',
+  'sourceTriggerName',
+  'pullRequestTriggerEnabled',
+  'commitTriggerPollInterval',
+  'schedules',
+  'watchImages',
+] as const satisfies ReadonlyArray<keyof TriggerInput>;
 
-const toInput = ({ timeout, ...rest }: TaskBody): TaskInput => ({ ...rest, ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}) });
+type TaskBody = Omit<TaskInput, 'timeoutSeconds' | 'triggers'> & TriggerInput & { timeout?: number };
+
+function toInput({ timeout, ...body }: TaskBody): TaskInput {
+  const triggers: TriggerInput = {};
+  const rest: Record<string, unknown> = { ...body };
+  for (const field of triggerFields) {
+    if (body[field] !== undefined) Object.assign(triggers, { [field]: body[field] });
+    delete rest[field];
+  }
+  return { ...(rest as TaskInput), ...(Object.keys(triggers).length ? { triggers } : {}), ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}) };
+}
 
 const credentialParams = { type: 'object', properties: { name: { type: 'string' }, server: { type: 'string' } }, required: ['name', 'server'] } as const;
 const credentialBody = {
@@ -37,20 +71,27 @@ const credentialBody = {
 } as const;
 
 /** /api/v1/tasks: ACR's `az acr task create|update|show|list|delete|run` and `task credential`. */
-export function taskRoutes(app: FastifyInstance, tasks: TaskService, ctx: (request: FastifyRequest) => AuditContext): void {
+export function taskRoutes(app: FastifyInstance, tasks: TaskService, ctx: (request: FastifyRequest) => AuditContext, bases: BaseImageStore): void {
   const tags = ['tasks'];
-  app.get('/api/v1/tasks', { schema: { tags } }, async () => (await tasks.list()).map((t) => tasks.view(t)));
+  /** A task as shown: secrets described, its trigger kinds (ACR's TRIGGERS), and its push-webhook path. */
+  const shown = (task: TaskRecord) => ({ ...tasks.view(task), triggerKinds: triggerKinds(task), sourceWebhookPath: `/api/v1/tasks/${task.name}/source-webhook` });
+  app.get('/api/v1/tasks', { schema: { tags } }, async () => (await tasks.list()).map(shown));
   app.post<{ Body: TaskBody & { name: string } }>(
     '/api/v1/tasks',
     { schema: { tags, body: { ...taskBody, properties: { ...taskBody.properties, name: { type: 'string' } }, required: ['name'] } } },
     async (request, reply) => {
       const { name, ...rest } = request.body;
-      return reply.code(201).send(tasks.view(await tasks.create(name, toInput(rest))));
+      const created = await tasks.create(name, toInput(rest));
+      // The webhook secret is in clear here only, once (as a token's password).
+      return reply.code(201).send({ ...shown(created), ...('webhookSecretOnce' in created ? { webhookSecret: created.webhookSecretOnce } : {}) });
     },
   );
-  app.get<{ Params: { name: string } }>('/api/v1/tasks/:name', { schema: { tags, params: nameParams } }, async (request) => tasks.view(await tasks.show(request.params.name)));
+  app.get<{ Params: { name: string } }>('/api/v1/tasks/:name', { schema: { tags, params: nameParams } }, async (request) => {
+    const task = await tasks.show(request.params.name);
+    return { ...shown(task), baseImages: await bases.taskBases(task.name) };
+  });
   app.patch<{ Params: { name: string }; Body: TaskBody }>('/api/v1/tasks/:name', { schema: { tags, params: nameParams, body: taskBody } }, async (request) =>
-    tasks.view(await tasks.update(request.params.name, toInput(request.body))),
+    shown(await tasks.update(request.params.name, toInput(request.body))),
   );
   app.delete<{ Params: { name: string } }>('/api/v1/tasks/:name', { schema: { tags, params: nameParams } }, async (request, reply) => {
     await tasks.delete(request.params.name);

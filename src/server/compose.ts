@@ -129,6 +129,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     runs,
     tasks,
     secrets,
+    triggers: { bases: background.bases, sourceEvents: background.sourceEvents, commits: background.commits },
     version: berthVersion,
     bodyIdle,
   });

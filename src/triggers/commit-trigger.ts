@@ -43,48 +43,48 @@ export class CommitTrigger implements WorkHandler {
     private readonly gitToken: (task: string) => Promise<string | null>,
   ) {}
 
-  /** The branch pushes must be on: the context URL's `#branch`, or (none given) the repository's default. */
-  static contextBranch(task: TaskRecord): string | null {
-    const location = parseSourceLocation(task.contextUrl!);
-    return location.kind === 'git' ? location.ref : null;
+  /**
+   * A push to the task's branch (the caller has checked the branch: the webhook route with the
+   * provider's payload, the poll by asking for that branch): queues its run, or says why not.
+   */
+  async push(task: TaskRecord, push: PushedCommit): Promise<{ verdict: SourceEventVerdict; runId: string | null }> {
+    const decision = await this.decide(task, push);
+    await this.record(task.name, push, decision.verdict, decision.runId, decision.detail ?? null);
+    return decision;
   }
 
-  async push(task: TaskRecord, push: PushedCommit, defaultBranch: string | null): Promise<{ verdict: SourceEventVerdict; runId: string | null }> {
-    const decide = async (): Promise<{ verdict: SourceEventVerdict; runId: string | null; detail?: string }> => {
-      const triggers = triggersOf(task).source;
-      if (!triggers.enabled || !isGitContext(task.contextUrl)) return { verdict: 'trigger-disabled', runId: null };
-      if (task.status !== 'Enabled') return { verdict: 'task-disabled', runId: null };
-      if (push.branch === null) return { verdict: 'tag-push', runId: null };
-      const wanted = CommitTrigger.contextBranch(task) ?? defaultBranch;
-      if (wanted !== null && push.branch !== wanted) return { verdict: 'other-branch', runId: null, detail: `the task follows ${wanted}` };
-      if (push.deleted) return { verdict: 'branch-deleted', runId: null };
-      if (push.deliveryId && (await this.events.seenDelivery(task.name, push.provider, push.deliveryId))) return { verdict: 'duplicate', runId: null, detail: 'delivery seen before' };
-      const result = await this.triggerRuns.queue(task.name, {
-        trigger: {
-          trigger: 'Commit',
-          sourceTrigger: { id: push.deliveryId ?? push.commit, eventType: 'Commit', provider: push.provider, repositoryUrl: push.repositoryUrl ?? task.contextUrl!, branch: push.branch, commit: push.commit },
-          triggerKey: `commit/${task.name}/${push.commit}`,
-        },
-        commit: push.commit,
-        branch: push.branch,
-      });
-      if (result.verdict === 'queued') return { verdict: 'queued', runId: result.runId };
-      if (result.verdict === 'duplicate') return { verdict: 'duplicate', runId: result.runId, detail: 'this commit has had its run' };
-      return { verdict: 'task-disabled', runId: null };
-    };
-    const decision = await decide();
+  /** Records an event that queued nothing (a bad signature, another branch, a ping). */
+  async record(task: string, push: Partial<PushedCommit> & { provider: string }, verdict: SourceEventVerdict, runId: string | null, detail: string | null): Promise<void> {
     await this.events.record({
-      task: task.name,
+      task,
       provider: push.provider,
-      deliveryId: push.deliveryId,
-      repositoryUrl: push.repositoryUrl,
-      ref: push.ref,
-      commit: push.commit,
-      verdict: decision.verdict,
-      runId: decision.runId,
-      detail: decision.detail ?? null,
+      deliveryId: push.deliveryId ?? null,
+      repositoryUrl: push.repositoryUrl ?? null,
+      ref: push.ref ?? null,
+      commit: push.commit ?? null,
+      verdict,
+      runId,
+      detail,
     });
-    return decision;
+  }
+
+  private async decide(task: TaskRecord, push: PushedCommit): Promise<{ verdict: SourceEventVerdict; runId: string | null; detail?: string }> {
+    if (!triggersOf(task).source.enabled || !isGitContext(task.contextUrl)) return { verdict: 'trigger-disabled', runId: null };
+    if (task.status !== 'Enabled') return { verdict: 'task-disabled', runId: null };
+    if (push.deleted) return { verdict: 'branch-deleted', runId: null };
+    if (push.deliveryId && (await this.events.seenDelivery(task.name, push.provider, push.deliveryId))) return { verdict: 'duplicate', runId: null, detail: 'delivery seen before' };
+    const result = await this.triggerRuns.queue(task.name, {
+      trigger: {
+        trigger: 'Commit',
+        sourceTrigger: { id: push.deliveryId ?? push.commit, eventType: 'Commit', provider: push.provider, repositoryUrl: push.repositoryUrl ?? task.contextUrl!, branch: push.branch!, commit: push.commit },
+        triggerKey: `commit/${task.name}/${push.commit}`,
+      },
+      commit: push.commit,
+      ...(push.branch ? { branch: push.branch } : {}),
+    });
+    if (result.verdict === 'queued') return { verdict: 'queued', runId: result.runId };
+    if (result.verdict === 'duplicate') return { verdict: 'duplicate', runId: result.runId, detail: 'this commit has had its run' };
+    return { verdict: 'task-disabled', runId: null };
   }
 
   /** Keeps the task's branch-head poll in step with its settings. */
@@ -110,7 +110,7 @@ export class CommitTrigger implements WorkHandler {
     const head = await gitRemoteHead(location.url, location.ref, await this.gitToken(task.name));
     // The first look only learns where the branch is; a commit after that is a push.
     if (state.lastCommit && head.commit !== state.lastCommit) {
-      await this.push(task, { provider: 'poll', deliveryId: null, repositoryUrl: location.url, ref: `refs/heads/${head.branch}`, branch: head.branch, commit: head.commit, deleted: false }, head.branch);
+      await this.push(task, { provider: 'poll', deliveryId: null, repositoryUrl: location.url, ref: `refs/heads/${head.branch}`, branch: head.branch, commit: head.commit, deleted: false });
     }
     return { runAt: new Date(Date.now() + interval * 1000), payload: { lastCommit: head.commit } };
   }

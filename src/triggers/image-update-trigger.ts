@@ -7,6 +7,7 @@ import type { TaskStore } from '../tasks/task-store.js';
 import { triggersOf } from '../tasks/task-triggers.js';
 import type { BaseImageStore, ImageName, TaskBaseImage } from './base-image-store.js';
 import type { TriggerRuns, TriggerVerdict } from './trigger-runs.js';
+import { isNewerTag, tagMatches } from './tag-policy.js';
 
 type PushEvent = RegistryEventMap['manifest.pushed'] & { request: RequestContext | null };
 
@@ -40,6 +41,31 @@ export class ImageUpdateTrigger {
     const dependents = await this.bases.dependents(registries, push.repository, push.tag);
     for (const dependent of dependents) {
       await this.fire(dependent, push.digest, push.previousDigest, chain);
+    }
+    if (push.previousDigest === null) await this.newTag(registries, push, chain);
+  }
+
+  /**
+   * The new-tag trigger: a tag that did not exist, matching a dependent's policy and newer than
+   * the tag it builds on, runs it with the new reference (and the FROM line's ARG set to the tag).
+   */
+  private async newTag(registries: string[], push: PushEvent, chain: string[]): Promise<void> {
+    for (const dependent of await this.bases.tagPolicyDependents(registries, push.repository)) {
+      const policy = dependent.tagPolicy!;
+      if (dependent.tag === push.tag || !tagMatches(policy, push.tag!) || !isNewerTag(policy, push.tag!, dependent.tag)) continue;
+      const task = await this.tasks.getTask(dependent.task);
+      if (!task || task.status !== 'Enabled' || !triggersOf(task).baseImage.enabled) continue;
+      const tagArgument = Object.entries(task.buildArgs ?? {}).find(([, value]) => value === dependent.tag)?.[0];
+      const reference = `${dependent.registry}/${dependent.repository}:${push.tag}`;
+      await this.triggerRuns.imageUpdate(
+        dependent.task,
+        { registry: dependent.registry, repository: dependent.repository, tag: push.tag!, digest: push.digest, previousDigest: null },
+        chain,
+        {
+          ...(tagArgument ? { buildArgs: { [tagArgument]: push.tag! } } : {}),
+          values: { TriggerImage: reference, TriggerTag: push.tag! },
+        },
+      );
     }
   }
 

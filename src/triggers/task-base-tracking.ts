@@ -80,6 +80,7 @@ function fromUse(use: BaseImageUse): NewBase {
 /** Tag policies are given per base reference (any tag): they match the base's registry and repository. */
 function policyFor(policies: Record<string, string>, base: ImageName): string | null {
   for (const [reference, policy] of Object.entries(policies)) {
+    if (reference === '*') return policy;
     const named = name(reference);
     if (named.registry === base.registry && named.repository === base.repository) return policy;
   }

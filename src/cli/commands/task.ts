@@ -14,7 +14,26 @@ const columns: Column<TaskRecord>[] = [
   ['PLATFORM', (t) => t.platform],
   ['STATUS', (t) => t.status],
   ['SOURCE REPOSITORY', (t) => t.contextUrl ?? (t.contextId ? 'uploaded context' : '')],
-  ['TRIGGERS', () => ''],
+  ['TRIGGERS', (t) => ((t as TaskRecord & { triggerKinds?: string[] }).triggerKinds ?? []).join(', ')],
+];
+
+interface BaseImageView {
+  registry: string;
+  repository: string;
+  tag: string;
+  dependency: string;
+  digest: string | null;
+  tagPolicy: string | null;
+  checkedAt: string | null;
+  error: string | null;
+}
+
+const baseColumns: Column<BaseImageView>[] = [
+  ['BASE IMAGE', (b) => `${b.registry}/${b.repository}:${b.tag}`],
+  ['DEPENDENCY', (b) => b.dependency],
+  ['DIGEST', (b) => b.digest ?? ''],
+  ['LAST CHECKED', (b) => b.checkedAt ?? ''],
+  ['ERROR', (b) => b.error ?? ''],
 ];
 
 interface TaskOptions {
@@ -33,6 +52,49 @@ interface TaskOptions {
   status?: string;
   platform?: string;
   output?: string;
+  baseImageTriggerEnabled?: string;
+  baseImageTriggerName?: string;
+  baseImageTriggerType?: string;
+  baseImageTagPolicy: string[];
+  commitTriggerEnabled?: string;
+  sourceTriggerName?: string;
+  pullRequestTriggerEnabled?: string;
+  commitTriggerPollInterval?: string;
+  schedule: string[];
+  watchImage: string[];
+}
+
+/** ACR's boolean flags take a value (`--commit-trigger-enabled false`). */
+function booleanFlag(value: string | undefined, flag: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (/^(true|yes|1)$/i.test(value)) return true;
+  if (/^(false|no|0)$/i.test(value)) return false;
+  throw new CliError(`${flag} takes true or false`);
+}
+
+/** The trigger flags as API fields (left out when not given, so an update keeps them). */
+function triggerFields(o: TaskOptions): Record<string, unknown> {
+  const fields: Record<string, unknown> = {
+    baseImageTriggerEnabled: booleanFlag(o.baseImageTriggerEnabled, '--base-image-trigger-enabled'),
+    baseImageTriggerName: o.baseImageTriggerName,
+    baseImageTriggerType: o.baseImageTriggerType,
+    commitTriggerEnabled: booleanFlag(o.commitTriggerEnabled, '--commit-trigger-enabled'),
+    sourceTriggerName: o.sourceTriggerName,
+    pullRequestTriggerEnabled: booleanFlag(o.pullRequestTriggerEnabled, '--pull-request-trigger-enabled'),
+    commitTriggerPollInterval: o.commitTriggerPollInterval === undefined ? undefined : o.commitTriggerPollInterval === '0' ? null : Number(o.commitTriggerPollInterval),
+    schedules: o.schedule.length ? o.schedule : undefined,
+    watchImages: o.watchImage.length ? o.watchImage : undefined,
+  };
+  if (o.baseImageTagPolicy.length) {
+    // `--base-image-tag-policy POLICY` applies to the task's bases; `REF=POLICY` to one of them.
+    fields.baseImageTagPolicies = Object.fromEntries(
+      o.baseImageTagPolicy.map((p) => {
+        const at = p.search(/=(semver|regex):/);
+        return at > 0 ? [p.slice(0, at), p.slice(at + 1)] : ['*', p];
+      }),
+    );
+  }
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
 }
 
 async function taskBody(client: ApiClient, given: TaskOptions, creating: boolean): Promise<Record<string, unknown>> {
@@ -61,7 +123,7 @@ async function taskBody(client: ApiClient, given: TaskOptions, creating: boolean
     if (o.status !== 'Enabled' && o.status !== 'Disabled') throw new CliError('--status takes Enabled or Disabled');
     body.status = o.status;
   }
-  return body;
+  return { ...body, ...triggerFields(o) };
 }
 
 function taskOptions(command: Command): Command {
@@ -81,7 +143,17 @@ function taskOptions(command: Command): Command {
     .option('--status <status>', 'Enabled or Disabled')
     .option('--platform <platform>', 'os/architecture[/variant] its runs need (default linux/amd64)')
     .option('--assign-identity [identity]', "accepted for az compatibility: a task always runs as its own identity, which resolves Key Vault style secret URLs")
-    .option('--use-identity [identity]', 'accepted for az compatibility (see --assign-identity)');
+    .option('--use-identity [identity]', 'accepted for az compatibility (see --assign-identity)')
+    .option('--base-image-trigger-enabled <bool>', 'run when a base image changes (default true)')
+    .option('--base-image-trigger-name <name>', 'name of the base-image trigger')
+    .option('--base-image-trigger-type <type>', 'Runtime (the last stage\'s base, default) or All')
+    .option('--base-image-tag-policy <[ref=]policy>', "new-tag trigger: 'semver:>=15 <16' or 'regex:^15\\.[0-9]+-alpine$' (repeatable)", collect, [])
+    .option('--watch-image <ref>', 'an image whose changes run the task, for tasks that build nothing (repeatable)', collect, [])
+    .option('--commit-trigger-enabled <bool>', 'run on pushes to the context branch (default true for git contexts)')
+    .option('--source-trigger-name <name>', 'name of the source trigger')
+    .option('--pull-request-trigger-enabled <bool>', 'record pull-request events (default false)')
+    .option('--commit-trigger-poll-interval <seconds>', 'poll the branch head this often, for git servers that cannot send webhooks (0: off)')
+    .option('--schedule <[name:]cron>', 'a timer: 5-field cron in UTC (repeatable)', collect, []);
 }
 
 /** ACR's rule for `-f/--file`: a YAML name is a task file, anything else a Dockerfile. */
@@ -101,8 +173,14 @@ export function registerTaskCommands(program: Command): void {
     const client = ApiClient.fromStoredLogin();
     print(outputFormat(o), await client.call<TaskRecord>('PATCH', path(o.name), await taskBody(client, o, false)), columns);
   });
-  withOutput(task.command('show').description('show a task').requiredOption('-n, --name <name>', 'task name')).action(async (o: { name: string; output?: string }) => {
-    print(outputFormat(o), await ApiClient.fromStoredLogin().call<TaskRecord>('GET', path(o.name)), columns);
+  withOutput(task.command('show').description('show a task, with its base images').requiredOption('-n, --name <name>', 'task name')).action(async (o: { name: string; output?: string }) => {
+    const shown = await ApiClient.fromStoredLogin().call<TaskRecord & { baseImages: BaseImageView[] }>('GET', path(o.name));
+    const format = outputFormat(o);
+    print(format, shown, columns);
+    if (!isDataFormat(format) && shown.baseImages.length > 0) {
+      process.stdout.write('\n');
+      print(format, shown.baseImages, baseColumns);
+    }
   });
   withOutput(task.command('list').description('list tasks')).action(async (o: { output?: string }) => {
     print(outputFormat(o), await ApiClient.fromStoredLogin().call<TaskRecord[]>('GET', '/api/v1/tasks'), columns);
@@ -151,6 +229,18 @@ export function registerTaskCommands(program: Command): void {
     printMessage(outputFormat(o), `Removed the ${o.loginServer} login of task ${o.name}`, { name: o.name, loginServer: o.loginServer, removed: true });
   });
 
+  registerTimerCommands(task, path);
+  withOutput(
+    task
+      .command('list-source-events')
+      .description("push webhooks and polls received, and what each did (why a build did or didn't trigger)")
+      .requiredOption('-n, --name <name>', 'task name')
+      .option('--top <n>', 'the latest N (default 50)'),
+  ).action(async (o: { name: string; top?: string; output?: string }) => {
+    const events = await ApiClient.fromStoredLogin().call<SourceEventView[]>('GET', `${path(o.name)}/source-events${o.top ? `?top=${Number(o.top)}` : ''}`);
+    print(outputFormat(o), events, sourceEventColumns);
+  });
+
   withOutput(
     task
       .command('run')
@@ -168,5 +258,56 @@ export function registerTaskCommands(program: Command): void {
     const done = await followRun(client, run.id, o.logs && format === 'table');
     if (isDataFormat(format)) printMessage(format, '', done);
     finish(done);
+  });
+}
+
+interface SourceEventView {
+  receivedAt: string;
+  provider: string;
+  ref: string | null;
+  commit: string | null;
+  verdict: string;
+  runId: string | null;
+  detail: string | null;
+}
+
+const sourceEventColumns: Column<SourceEventView>[] = [
+  ['RECEIVED', (e) => e.receivedAt.replace(/\.\d+Z$/, 'Z')],
+  ['PROVIDER', (e) => e.provider],
+  ['REF', (e) => e.ref ?? ''],
+  ['COMMIT', (e) => (e.commit ?? '').slice(0, 12)],
+  ['VERDICT', (e) => (e.runId ? `${e.verdict} ${e.runId}` : e.verdict)],
+  ['DETAIL', (e) => e.detail ?? ''],
+];
+
+type TimerView = { name: string; schedule: string; status: string };
+const timerColumns: Column<TimerView>[] = [
+  ['NAME', (t) => t.name],
+  ['SCHEDULE', (t) => t.schedule],
+  ['STATUS', (t) => t.status],
+];
+
+/** `berth task timer add|update|list|remove` (az acr task timer). */
+function registerTimerCommands(task: Command, path: (name: string) => string): void {
+  const timer = task.command('timer').description("a task's timer triggers (5-field cron, UTC)");
+  const timerPath = (o: { name: string; timerName: string }) => `${path(o.name)}/timers/${encodeURIComponent(o.timerName)}`;
+  type TimerOptions = { name: string; timerName: string; schedule?: string; enabled?: string; output?: string };
+  withOutput(
+    timer.command('add').description('add a timer').requiredOption('-n, --name <task>', 'task name').requiredOption('--timer-name <name>', 'timer name').requiredOption('--schedule <cron>', '5-field cron, UTC').option('--enabled <bool>', 'true (default) or false'),
+  ).action(async (o: TimerOptions) => {
+    const body = { name: o.timerName, schedule: o.schedule, ...(o.enabled !== undefined ? { enabled: booleanFlag(o.enabled, '--enabled') } : {}) };
+    print(outputFormat(o), await ApiClient.fromStoredLogin().call<TimerView[]>('POST', `${path(o.name)}/timers`, body), timerColumns);
+  });
+  withOutput(
+    timer.command('update').description('change a timer').requiredOption('-n, --name <task>', 'task name').requiredOption('--timer-name <name>', 'timer name').option('--schedule <cron>', '5-field cron, UTC').option('--enabled <bool>', 'true or false'),
+  ).action(async (o: TimerOptions) => {
+    const body = { ...(o.schedule ? { schedule: o.schedule } : {}), ...(o.enabled !== undefined ? { enabled: booleanFlag(o.enabled, '--enabled') } : {}) };
+    print(outputFormat(o), await ApiClient.fromStoredLogin().call<TimerView[]>('PATCH', timerPath(o), body), timerColumns);
+  });
+  withOutput(timer.command('list').description("a task's timers").requiredOption('-n, --name <task>', 'task name')).action(async (o: { name: string; output?: string }) => {
+    print(outputFormat(o), await ApiClient.fromStoredLogin().call<TimerView[]>('GET', `${path(o.name)}/timers`), timerColumns);
+  });
+  withOutput(timer.command('remove').description('remove a timer').requiredOption('-n, --name <task>', 'task name').requiredOption('--timer-name <name>', 'timer name')).action(async (o: TimerOptions) => {
+    print(outputFormat(o), await ApiClient.fromStoredLogin().call<TimerView[]>('DELETE', timerPath(o)), timerColumns);
   });
 }
