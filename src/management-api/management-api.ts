@@ -18,6 +18,9 @@ import { taskRoutes } from './task-routes.js';
 import type { SecretStore } from '../secrets/secret-store.js';
 import { secretRoutes } from './secret-routes.js';
 import type { BodyIdlePolicy } from '../streams/request-body.js';
+import type { Identity } from '../auth/identity.js';
+import type { ManifestService } from '../registry/manifest-service.js';
+import { tagRoutes } from './tag-routes.js';
 
 export interface ManagementApiOptions {
   access: AccessManagement;
@@ -29,6 +32,7 @@ export interface ManagementApiOptions {
   runs: RunService;
   tasks: TaskService;
   secrets: SecretStore;
+  manifests: ManifestService;
   version: string;
   bodyIdle: BodyIdlePolicy;
 }
@@ -56,6 +60,7 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
 
   const contexts = new WeakMap<FastifyRequest, AuditContext>();
   const requesters = new WeakMap<FastifyRequest, Requester>();
+  const identities = new WeakMap<FastifyRequest, Identity>();
   const ctx = (request: FastifyRequest): AuditContext => contexts.get(request) ?? { actor: 'anonymous', client: request.ip };
   const requester = (request: FastifyRequest): Requester => requesters.get(request) ?? { kind: 'anonymous', name: '' };
 
@@ -77,6 +82,7 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
       throw new RegistryError('DENIED', 'the management API needs the Owner role');
     }
     contexts.set(request, { actor: describeIdentity(identity), client: request.ip });
+    identities.set(request, identity);
     requesters.set(request, identity.kind === 'anonymous' ? { kind: 'anonymous', name: '' } : { kind: identity.kind, name: identity.name });
   });
 
@@ -252,6 +258,11 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
   runRoutes(app, options.runs, ctx, options.bodyIdle);
   taskRoutes(app, options.tasks, ctx);
   secretRoutes(app, options.secrets);
+  tagRoutes(app, options.manifests, async (request, repository) => {
+    if (!options.auth) return true;
+    const identity = identities.get(request);
+    return identity !== undefined && options.auth.authorizer.allows(identity, repository, 'push');
+  });
 
   // settings, keys, audit
   app.get('/api/v1/settings', { schema: { tags: ['settings'] } }, async () => access.getSettings());
