@@ -115,6 +115,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     runs,
     tasks,
     secrets,
+    manifests,
     version: berthVersion,
     bodyIdle,
   });
