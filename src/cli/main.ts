@@ -12,6 +12,8 @@ import { registerImportCommands } from './commands/import.js';
 import { registerRunCommands } from './commands/runs.js';
 import { registerTaskCommands } from './commands/task.js';
 import { registerSecretCommands } from './commands/secret.js';
+import { registerRepositoryCommands } from './commands/repository.js';
+import { registerNotifyCommand } from './commands/notify.js';
 import { CliError } from './api-client.js';
 import { setInvocation } from './invocation.js';
 import { berthVersion } from '../version.js';
@@ -39,6 +41,8 @@ registerImportCommands(program);
 registerTaskCommands(program);
 registerSecretCommands(program);
 registerRunCommands(program);
+registerRepositoryCommands(program);
+registerNotifyCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof CommanderError) process.exit(error.exitCode);

@@ -19,6 +19,9 @@ import { triggerRoutes, type TriggerRouteOptions } from './trigger-routes.js';
 import type { SecretStore } from '../secrets/secret-store.js';
 import { secretRoutes } from './secret-routes.js';
 import type { BodyIdlePolicy } from '../streams/request-body.js';
+import type { Identity } from '../auth/identity.js';
+import type { ManifestService } from '../registry/manifest-service.js';
+import { tagRoutes } from './tag-routes.js';
 
 export interface ManagementApiOptions {
   access: AccessManagement;
@@ -32,6 +35,7 @@ export interface ManagementApiOptions {
   secrets: SecretStore;
   /** Base images, source events and the push-webhook receiver. */
   triggers: Omit<TriggerRouteOptions, 'tasks'>;
+  manifests: ManifestService;
   version: string;
   bodyIdle: BodyIdlePolicy;
 }
@@ -59,6 +63,7 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
 
   const contexts = new WeakMap<FastifyRequest, AuditContext>();
   const requesters = new WeakMap<FastifyRequest, Requester>();
+  const identities = new WeakMap<FastifyRequest, Identity>();
   const ctx = (request: FastifyRequest): AuditContext => contexts.get(request) ?? { actor: 'anonymous', client: request.ip };
   const requester = (request: FastifyRequest): Requester => requesters.get(request) ?? { kind: 'anonymous', name: '' };
 
@@ -80,6 +85,7 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
       throw new RegistryError('DENIED', 'the management API needs the Owner role');
     }
     contexts.set(request, { actor: describeIdentity(identity), client: request.ip });
+    identities.set(request, identity);
     requesters.set(request, identity.kind === 'anonymous' ? { kind: 'anonymous', name: '' } : { kind: identity.kind, name: identity.name });
   });
 
@@ -256,6 +262,11 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
   taskRoutes(app, options.tasks, ctx, options.triggers.bases);
   triggerRoutes(app, { tasks: options.tasks, ...options.triggers });
   secretRoutes(app, options.secrets);
+  tagRoutes(app, options.manifests, async (request, repository) => {
+    if (!options.auth) return true;
+    const identity = identities.get(request);
+    return identity !== undefined && options.auth.authorizer.allows(identity, repository, 'push');
+  });
 
   // settings, keys, audit
   app.get('/api/v1/settings', { schema: { tags: ['settings'] } }, async () => access.getSettings());

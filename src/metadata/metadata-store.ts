@@ -114,6 +114,19 @@ export interface MetadataStore {
   tagsOf(repository: string, digest: string): Promise<string[]>;
   getTag(repository: string, tag: string): Promise<TagRecord | null>;
   deleteTag(repository: string, tag: string, journal?: JournalEntry[]): Promise<boolean>;
+  /**
+   * Points a new tag at a stored manifest, named by `name` from the repository's tags that start
+   * with `namePrefix`, read in the same transaction as the write (so two callers never pick the
+   * same name), with the journal entries `journal` makes. Null when the repository does not hold
+   * the manifest.
+   */
+  addTagNamedFrom(
+    repository: string,
+    digest: string,
+    namePrefix: string,
+    name: (tags: string[]) => string,
+    journal: (tag: string, manifest: { mediaType: string; size: number }) => JournalEntry[],
+  ): Promise<{ tag: string } | null>;
 
   /** Journal entries after `afterSeq`, oldest first. */
   readJournal(afterSeq: number, limit: number): Promise<JournaledEvent[]>;

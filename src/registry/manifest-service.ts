@@ -5,11 +5,21 @@ import { RegistryError } from './errors.js';
 import { assertRepositoryName, isTag, parseDigest, parseManifestReference, type ManifestReference } from './reference.js';
 import { digestOf } from './digest.js';
 import { isImageConfigType, parseManifest, type Descriptor } from './manifest.js';
+import { assertVersionBump, assertVersionPrefix, formatVersion, highestVersion, nextVersion, versionOf, type Version } from './version-tags.js';
 
 /** Manifests larger than this are refused (the OCI spec's suggested minimum limit is 4 MiB). */
 export const maxManifestBytes = 4 * 1024 * 1024;
 /** Image configs are read at push time to record the platform; larger ones are skipped. */
 const maxConfigBytesToInspect = 1024 * 1024;
+
+export interface VersionTagResult {
+  repository: string;
+  tag: string;
+  version: string;
+  digest: string;
+  /** The highest version before this one (null: the first). */
+  previousVersion: string | null;
+}
 
 export interface PutManifestResult {
   digest: string;
@@ -58,6 +68,34 @@ export class ManifestService {
     ]);
     this.events.committed();
     return { digest, subject: parsed.subject?.digest ?? null };
+  }
+
+  /**
+   * Tags the manifest `source` names (a tag or a digest) with the next `PREFIX-X.Y.Z` version.
+   * The highest existing version is read in the transaction that adds the tag, so concurrent
+   * callers get distinct versions; the tag is journaled as `manifest.pushed`, as any tag push.
+   */
+  async tagNextVersion(repository: string, source: string, prefix: string, bump: string): Promise<VersionTagResult> {
+    assertRepositoryName(repository);
+    assertVersionPrefix(prefix);
+    assertVersionBump(bump);
+    const { digest } = await this.get(repository, source);
+    let previous: Version | null = null;
+    const added = await this.metadata.addTagNamedFrom(
+      repository,
+      digest,
+      `${prefix}-`,
+      (tags) => {
+        previous = highestVersion(prefix, tags);
+        return `${prefix}-${formatVersion(nextVersion(previous, bump))}`;
+      },
+      (tag, manifest) => [this.events.journalEntry('manifest.pushed', { repository, digest, tag, mediaType: manifest.mediaType, size: manifest.size, previousDigest: null })],
+    );
+    // Deleted between the lookup and the transaction.
+    if (!added) throw await this.unknown(repository, 'MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference: source });
+    this.events.committed();
+    const previousVersion = previous as Version | null;
+    return { repository, tag: added.tag, version: formatVersion(versionOf(prefix, added.tag)!), digest, previousVersion: previousVersion ? formatVersion(previousVersion) : null };
   }
 
   async get(repository: string, reference: string): Promise<StoredManifest> {

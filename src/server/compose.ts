@@ -130,6 +130,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     tasks,
     secrets,
     triggers: { bases: background.bases, sourceEvents: background.sourceEvents, commits: background.commits },
+    manifests,
     version: berthVersion,
     bodyIdle,
   });

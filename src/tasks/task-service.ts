@@ -10,7 +10,7 @@ import { secretNameOf, type SecretStore } from '../secrets/secret-store.js';
 import type { RegistryLogin } from './task-runner.js';
 import type { RunTriggerDetails } from './run-store.js';
 import { applyTriggerInput, checkTimerName, cronOf, defaultTriggers, isGitContext, triggersOf, type TriggerInput } from './task-triggers.js';
-import { generateWebhookSecret } from '../triggers/webhook-secret.js';
+import { generateWebhookSecret } from '../triggers/source-webhooks.js';
 
 export interface CredentialInput {
   loginServer: string;

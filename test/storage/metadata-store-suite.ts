@@ -148,5 +148,31 @@ export function metadataStoreSuite(name: string, makeStore: () => Promise<Metada
       assert.deepEqual((await store.readJournal(0, 100)).map((e) => e.name), ['manifest.deleted']);
       await store.close();
     });
+
+    it('a tag named from the tags with a prefix: read and written in one transaction, journaled; concurrent callers see each other', async () => {
+      const store = await makeStore();
+      await store.putManifest(manifest('n/repo', d('1')), [], 'p-1');
+      await store.putManifest(manifest('n/repo', d('2')), [], 'q-9');
+      const seen: string[][] = [];
+      const count = (tags: string[]) => {
+        seen.push([...tags].sort());
+        return `p-${tags.length + 1}`;
+      };
+      const journal = (tag: string, m: { mediaType: string; size: number }) => [{ name: 'manifest.pushed', payload: { tag, mediaType: m.mediaType, size: m.size } }];
+      const added = await Promise.all([1, 2, 3, 4].map(() => store.addTagNamedFrom('n/repo', d('2'), 'p-', count, journal)));
+      assert.deepEqual(added.map((a) => a!.tag).sort(), ['p-2', 'p-3', 'p-4', 'p-5']);
+      assert.deepEqual(seen[0], ['p-1'], 'only tags with the prefix, q-9 left out');
+      assert.equal((await store.getTag('n/repo', 'p-5'))!.digest, d('2'));
+      const { mediaType, size } = manifest('n/repo', d('2'));
+      const pushed = async () => (await store.readJournal(0, 100)).map((e) => e.payload);
+      assert.deepEqual(await pushed(), ['p-2', 'p-3', 'p-4', 'p-5'].map((tag) => ({ tag, mediaType, size })), 'in the order the tags were added');
+      assert.equal(await store.addTagNamedFrom('n/repo', d('9'), 'p-', count, journal), null, 'a manifest the repository does not hold');
+      assert.equal(await store.addTagNamedFrom('nope/repo', d('2'), 'p-', count, journal), null, 'a repository that does not exist');
+      // A name that cannot be written (it exists) takes the journal down with it.
+      await assert.rejects(store.addTagNamedFrom('n/repo', d('2'), 'p-', () => 'p-1', journal));
+      assert.equal((await store.getTag('n/repo', 'p-1'))!.digest, d('1'));
+      assert.equal((await pushed()).length, 4);
+      await store.close();
+    });
   });
 }

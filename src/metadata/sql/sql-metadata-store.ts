@@ -264,6 +264,34 @@ export class SqlMetadataStore implements MetadataStore {
     });
   }
 
+  async addTagNamedFrom(
+    repository: string,
+    digest: string,
+    namePrefix: string,
+    name: (tags: string[]) => string,
+    journal: (tag: string, manifest: { mediaType: string; size: number }) => JournalEntry[],
+  ): Promise<{ tag: string } | null> {
+    const at = now();
+    return this.db.transaction().execute(async (trx) => {
+      // Writing the repository row first takes its lock on PostgreSQL (SQLite's immediate
+      // transaction already holds the write lock), so concurrent callers read the tags one by one.
+      const locked = await trx.updateTable('repositories').set({ updated_at: at }).where('name', '=', repository).executeTakeFirst();
+      if (locked.numUpdatedRows === 0n) return null;
+      const manifest = await trx.selectFrom('manifests').select(['media_type', 'size']).where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
+      if (!manifest) return null;
+      const rows = await trx
+        .selectFrom('tags')
+        .select('name')
+        .where('repository', '=', repository)
+        .where(sql<string>`substr(name, 1, ${namePrefix.length})`, '=', namePrefix)
+        .execute();
+      const tag = name(rows.map((r) => r.name));
+      await trx.insertInto('tags').values({ repository, name: tag, digest, created_at: at, updated_at: at }).execute();
+      await appendJournal(trx, journal(tag, { mediaType: manifest.media_type, size: Number(manifest.size) }), at);
+      return { tag };
+    });
+  }
+
   async readJournal(afterSeq: number, limit: number): Promise<JournaledEvent[]> {
     const rows = await this.db.selectFrom('registry_events').selectAll().where('seq', '>', afterSeq).orderBy('seq').limit(limit).execute();
     return rows.map((r) => ({ seq: Number(r.seq), name: r.name, payload: JSON.parse(r.payload) as unknown, createdAt: r.created_at }));

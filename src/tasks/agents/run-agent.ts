@@ -344,7 +344,14 @@ function importTargets(commands: string[]): string[] {
   const repositories: string[] = [];
   for (const command of commands) {
     const words = command ? shellWords(command) : [];
-    if (!['berth', 'acr'].includes(words[0] ?? '') || words[1] !== 'import') continue;
+    if (!['berth', 'acr'].includes(words[0] ?? '')) continue;
+    // Tagging the next version pushes a tag, so the run's login may push that repository too.
+    if (words[1] === 'repository' && words[2] === 'tag-next-version') {
+      const at = words.indexOf('--repository');
+      if (at > 0 && words[at + 1]) repositories.push(words[at + 1]!);
+      continue;
+    }
+    if (words[1] !== 'import') continue;
     for (let i = 2; i < words.length; i++) {
       if (['-t', '--image'].includes(words[i]!)) repositories.push(words[++i]!.split(':')[0]!);
       else if (words[i] === '--repository') repositories.push(words[++i]!);
