@@ -94,7 +94,7 @@ export function applyTriggerInput(current: TaskTriggers, input: TriggerInput): T
   if (input.pullRequestTriggerEnabled !== undefined) next.source.pullRequest = input.pullRequestTriggerEnabled;
   if (input.commitTriggerPollInterval !== undefined) {
     const seconds = input.commitTriggerPollInterval;
-    if (seconds !== null && (!Number.isInteger(seconds) || seconds < 10 || seconds > 86_400)) throw invalid('--commit-trigger-poll-interval is 10 to 86400 seconds');
+    if (seconds !== null && (!Number.isInteger(seconds) || seconds < 5 || seconds > 86_400)) throw invalid("--commit-trigger-poll-interval is 5 to 86400 seconds");
     next.source.pollIntervalSeconds = seconds;
   }
   if (input.schedules !== undefined) {

@@ -125,3 +125,18 @@ export async function createRepository(server: GitServer, name: string, branch: 
   await run('git', ['clone', '--quiet', '--bare', work, join(server.root, `${name}.git`)]);
   return { commit, ...(extraCommit ? { extraCommit } : {}) };
 }
+
+/** Commits `files` on top of `branch` of root/NAME.git (as a developer's push); returns the new commit. */
+export async function pushCommit(server: GitServer, name: string, branch: string, files: Record<string, string>): Promise<string> {
+  const work = tempDir(`git-push-${name}`);
+  const git = (args: string[]) => run('git', ['-C', work, '-c', 'user.name=Berth Tests', '-c', 'user.email=tests@berth.invalid', ...args]);
+  await run('git', ['clone', '--quiet', '--branch', branch, join(server.root, `${name}.git`), work]);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(work, path)), { recursive: true });
+    writeFileSync(join(work, path), text);
+  }
+  await git(['add', '-A']);
+  await git(['commit', '--quiet', '-m', `change ${Object.keys(files).join(', ')}`]);
+  await git(['push', '--quiet', 'origin', branch]);
+  return (await git(['rev-parse', 'HEAD'])).trim();
+}
