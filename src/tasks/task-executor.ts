@@ -306,7 +306,7 @@ async function runOnce(
 }
 
 /** Task-level env first, step keys win (as ACR merges them). */
-function mergeEnv(taskEnv: string[], stepEnv: string[]): string[] {
+export function mergeEnv(taskEnv: string[], stepEnv: string[]): string[] {
   const merged = new Map<string, string>();
   for (const entry of [...taskEnv, ...stepEnv]) merged.set(entry.split('=')[0]!, entry);
   return [...merged.values()];
