@@ -138,7 +138,11 @@ export class RunAgent {
       await backend.progress(run.id, this.id, { startedAt: new Date(started).toISOString() });
       const env = await this.runner.prepare(run.id, this.id);
       execution = { run, secrets, imageAliases, env, logger, signal: controller.signal, steps: [], outputImages: [], baseImages: [], temporaryImages: [], source: null };
-      if (run.spec.contextUrl) execution.source = await fetchSource(parseSourceLocation(run.spec.contextUrl), gitAccessToken, controller.signal, logger.sink, this.egress);
+      if (run.spec.contextUrl) {
+        // A commit trigger's run builds the pushed commit, not whatever the branch has moved to since.
+        const pin = run.spec.commit ? { commit: run.spec.commit, branch: run.spec.branch ?? null } : null;
+        execution.source = await fetchSource(parseSourceLocation(run.spec.contextUrl), gitAccessToken, controller.signal, logger.sink, this.egress, pin);
+      }
       const failure = run.spec.kind === 'build' ? await this.build(execution) : run.spec.kind === 'file' ? await this.taskFile(execution) : await this.command(execution);
       if (failure) {
         status = 'Failed';
@@ -341,8 +345,9 @@ export class RunAgent {
       OS: platformParts(run.platform).os,
       Architecture: platformParts(run.platform).architecture,
       TaskName: run.taskName ?? '',
-      Commit: source?.commit ?? '',
-      Branch: source?.branch ?? '',
+      // A pinned checkout's full id (verified to be spec.commit) and the branch the trigger named.
+      Commit: source?.commit || run.spec.commit || '',
+      Branch: source?.branch || run.spec.branch || '',
     };
   }
 
