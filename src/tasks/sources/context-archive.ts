@@ -42,7 +42,7 @@ export async function readArchiveFile(archive: Readable, path: string): Promise<
   let tooLarge = false;
   const parser = new TarParser({
     onReadEntry: (entry) => {
-      if (archivePath(entry.path) !== wanted || entry.type !== 'File') return void entry.resume();
+      if (archivePath(entry.path) !== wanted || !['File', 'OldFile', 'ContiguousFile'].includes(entry.type)) return void entry.resume();
       if ((entry.size ?? 0) > maxArchiveFileBytes) {
         tooLarge = true;
         return void entry.resume();
