@@ -15,6 +15,23 @@ const runParams = { type: 'object', properties: { agent: agentName, id: { type: 
 const steps = { type: 'array', items: { type: 'object' } } as const;
 const outputImages = { type: 'array', items: { type: 'object', properties: { registry: { type: 'string' }, repository: { type: 'string' }, tag: { type: 'string' }, digest: { type: 'string' } } } } as const;
 
+const baseImages = {
+  type: 'array',
+  maxItems: 1000,
+  items: {
+    type: 'object',
+    properties: {
+      registry: { type: 'string' },
+      repository: { type: 'string' },
+      tag: { type: 'string' },
+      digest: { type: ['string', 'null'] },
+      dependency: { type: 'string', enum: ['runtime', 'buildtime'] },
+    },
+    required: ['registry', 'repository', 'tag', 'digest', 'dependency'],
+    additionalProperties: false,
+  },
+} as const;
+
 type RunRoute = { Params: { agent: string; id: string } };
 
 /**
@@ -94,7 +111,7 @@ export async function agentApi(app: FastifyInstance, options: AgentApiOptions): 
         params: runParams,
         body: {
           type: 'object',
-          properties: { status: { type: 'string', enum: [...runStatuses] }, error: { type: ['string', 'null'] }, steps, outputImages },
+          properties: { status: { type: 'string', enum: [...runStatuses] }, error: { type: ['string', 'null'] }, steps, outputImages, baseImages },
           required: ['status', 'error', 'steps', 'outputImages'],
           additionalProperties: false,
         },

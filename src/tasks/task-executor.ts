@@ -1,6 +1,8 @@
 import { posix } from 'node:path';
 import { fetchSource, isRemoteContext, parseSourceLocation } from './sources/remote-source.js';
-import type { OutputImage, StepRecord } from './run-store.js';
+import type { BaseImageUse, OutputImage, StepRecord } from './run-store.js';
+import { baseImageUses, builtImageKey, mergeBaseImages, refreshBases } from './build-bases.js';
+import { spoolArchive } from './sources/spooled-archive.js';
 import type { LogSink, RegistryLogin, RunEnvironment, TaskRunner } from './task-runner.js';
 import type { TaskDefinition, TaskStep } from './task-file.js';
 import { shellWords } from './templating.js';
@@ -28,6 +30,8 @@ export interface TaskOutcome {
   steps: StepRecord[];
   outputImages: OutputImage[];
   builtImages: string[];
+  /** What the build steps were built FROM (images built by an earlier step are not bases). */
+  baseImages: BaseImageUse[];
 }
 
 class StepError extends Error {
@@ -76,7 +80,7 @@ function childSignal(parent: AbortSignal, timeoutMs?: number): { signal: AbortSi
  */
 export async function executeTask(task: TaskDefinition, ctx: TaskExecutionContext): Promise<TaskOutcome> {
   const records = new Map<string, StepRecord>(task.steps.map((s) => [s.id, { id: s.id, status: 'Queued', startedAt: null, finishedAt: null, exitCode: null }]));
-  const outcome: TaskOutcome = { failed: null, steps: [...records.values()], outputImages: [], builtImages: [] };
+  const outcome: TaskOutcome = { failed: null, steps: [...records.values()], outputImages: [], builtImages: [], baseImages: [] };
   const stop = childSignal(ctx.signal);
   const signal = stop.signal;
   const done = new Map<string, 'ok' | 'skipped'>();
@@ -273,14 +277,20 @@ async function runOnce(
     const tags = args.tags.length ? args.tags : [`berth-step-${step.id}:build`];
     // A git or tarball context is fetched for the step (public sources: a URL holds no credentials).
     const remote = isRemoteContext(args.context) ? await fetchSource(parseSourceLocation(args.context), null, signal, ctx.log, ctx.egress) : null;
+    const spooled = remote ? null : await spoolArchive(await ctx.runner.workspaceArchive(ctx.env, posix.join(posix.relative('/workspace', workdir), args.context), mounts));
     try {
-      const context = remote ? remote.archive() : await ctx.runner.workspaceArchive(ctx.env, posix.join(posix.relative('/workspace', workdir), args.context), mounts);
+      const dockerfile = await (remote ? remote.readFile(args.dockerfile) : spooled!.readFile(args.dockerfile)).catch(() => null);
+      const builtByRun = new Set(outcome.builtImages.map(builtImageKey).filter((key): key is string => key !== null));
+      const planned = await refreshBases(dockerfile, { buildArgs: args.buildArgs, target: args.target, ...(args.platform ? { platform: args.platform } : {}) }, builtByRun, { runner: ctx.runner, env: ctx.env, logins: ctx.logins, log: ctx.log, signal });
+      const context = remote ? remote.archive() : spooled!.open();
       const { context: _context, tags: _tags, ...options } = args;
       // The step's network (a declared one, by its engine name) unless --network names another.
       const buildNetwork = args.network && args.network !== step.network ? args.network : network;
       await ctx.runner.build(ctx.env, { ...options, context, tags, logins: ctx.logins, ...(buildNetwork ? { network: buildNetwork } : {}) }, ctx.log, signal);
+      mergeBaseImages(outcome.baseImages, await baseImageUses(ctx.runner, planned));
     } finally {
       await remote?.dispose();
+      await spooled?.dispose();
     }
     outcome.builtImages.push(...tags);
     return 0;
@@ -306,7 +316,7 @@ async function runOnce(
 }
 
 /** Task-level env first, step keys win (as ACR merges them). */
-function mergeEnv(taskEnv: string[], stepEnv: string[]): string[] {
+export function mergeEnv(taskEnv: string[], stepEnv: string[]): string[] {
   const merged = new Map<string, string>();
   for (const entry of [...taskEnv, ...stepEnv]) merged.set(entry.split('=')[0]!, entry);
   return [...merged.values()];

@@ -77,6 +77,15 @@ export interface TaskRunner {
   /** The platform the engine runs natively (os/architecture[/variant]). */
   nativePlatform(): Promise<string>;
   build(env: RunEnvironment, request: BuildRequest, log: LogSink, signal: AbortSignal): Promise<void>;
+  /** Pulls `reference` from its registry even when the engine has it (a build's base, fresh). */
+  pullImage(env: RunEnvironment, reference: string, logins: RegistryLogin[], log: LogSink, signal: AbortSignal, platform?: string): Promise<void>;
+  /** True when the engine holds an image by this reference. */
+  hasImage(reference: string): Promise<boolean>;
+  /**
+   * The registry digest of the engine's image for `reference` (its RepoDigests entry for that
+   * repository), or null when the engine has none (built here, never pulled or pushed).
+   */
+  imageDigest(reference: string): Promise<string | null>;
   /** Pushes a tag; returns the digest the registry stored. */
   push(env: RunEnvironment, reference: string, login: RegistryLogin | null, log: LogSink, signal: AbortSignal): Promise<string>;
   /** Runs a container to completion; returns its exit code. */

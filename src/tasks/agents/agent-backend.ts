@@ -14,7 +14,7 @@ export interface ClaimedRun {
 }
 
 export type RunProgress = Partial<Pick<RunRecord, 'startedAt' | 'steps' | 'outputImages'>>;
-export type RunOutcome = Pick<RunRecord, 'status' | 'error' | 'outputImages' | 'steps'>;
+export type RunOutcome = Pick<RunRecord, 'status' | 'error' | 'outputImages' | 'baseImages' | 'steps'>;
 
 /**
  * Everything an agent asks of the server, in one seam: the in-process agent calls the stores

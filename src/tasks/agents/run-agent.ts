@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import type { OutputImage, RunRecord, RunStatus, StepRecord } from '../run-store.js';
+import type { BaseImageUse, OutputImage, RunRecord, RunStatus, StepRecord } from '../run-store.js';
+import { baseImageUses, mergeBaseImages, refreshBases } from '../build-bases.js';
+import { spoolArchive } from '../sources/spooled-archive.js';
 import type { RegistryLogin, RunEnvironment, TaskRunner } from '../task-runner.js';
 import { renderRunTemplate, runDate, shellWords, type RunVariables } from '../templating.js';
 import { splitReference } from '../docker/docker-runner.js';
@@ -33,6 +35,8 @@ interface Execution {
   signal: AbortSignal;
   steps: StepRecord[];
   outputImages: OutputImage[];
+  /** What its builds were built FROM, with the digests the engine used. */
+  baseImages: BaseImageUse[];
   temporaryImages: string[];
   /** A git or tarball context, fetched at the start; null for uploaded contexts (and none). */
   source: FetchedSource | null;
@@ -133,8 +137,12 @@ export class RunAgent {
       logger.write(`Run ID: ${run.id} started on ${this.id}\n`);
       await backend.progress(run.id, this.id, { startedAt: new Date(started).toISOString() });
       const env = await this.runner.prepare(run.id, this.id);
-      execution = { run, secrets, imageAliases, env, logger, signal: controller.signal, steps: [], outputImages: [], temporaryImages: [], source: null };
-      if (run.spec.contextUrl) execution.source = await fetchSource(parseSourceLocation(run.spec.contextUrl), gitAccessToken, controller.signal, logger.sink, this.egress);
+      execution = { run, secrets, imageAliases, env, logger, signal: controller.signal, steps: [], outputImages: [], baseImages: [], temporaryImages: [], source: null };
+      if (run.spec.contextUrl) {
+        // A commit trigger's run builds the pushed commit, not whatever the branch has moved to since.
+        const pin = run.spec.commit ? { commit: run.spec.commit, branch: run.spec.branch ?? null } : null;
+        execution.source = await fetchSource(parseSourceLocation(run.spec.contextUrl), gitAccessToken, controller.signal, logger.sink, this.egress, pin);
+      }
       const failure = run.spec.kind === 'build' ? await this.build(execution) : run.spec.kind === 'file' ? await this.taskFile(execution) : await this.command(execution);
       if (failure) {
         status = 'Failed';
@@ -153,7 +161,7 @@ export class RunAgent {
       logger.write(status === 'Succeeded' ? `Run ID: ${run.id} was successful after ${seconds}s\n` : `Run ID: ${run.id} failed after ${seconds}s. Error: ${error}\n`);
       await logger.close();
       await backend
-        .finish(run.id, this.id, { status, error, outputImages: execution?.outputImages ?? [], steps: execution?.steps ?? [] })
+        .finish(run.id, this.id, { status, error, outputImages: execution?.outputImages ?? [], baseImages: execution?.baseImages ?? [], steps: execution?.steps ?? [] })
         .catch((e: unknown) => this.log.error({ err: e, run: run.id }, 'could not record the end of the run'));
     }
   }
@@ -169,13 +177,23 @@ export class RunAgent {
     const logins = await this.logins(x, tags.map((t) => splitReference(t)[0].slice(host.length + 1)));
     const buildArgs = Object.fromEntries(Object.entries(spec.buildArgs).map(([k, v]) => [k, renderRunTemplate(v, vars)]));
     await this.step(x, 'build', async () => {
-      const context = await this.openSource(x);
-      await this.runner.build(
-        x.env,
-        { context, dockerfile: spec.dockerfile, tags: x.temporaryImages, buildArgs: { ...buildArgs, ...x.secrets }, target: spec.target, logins, ...this.foreignPlatform(x.run) },
-        x.logger.sink,
-        x.signal,
-      );
+      // An uploaded context is kept in a file: its Dockerfile is read before the engine gets it.
+      const spooled = x.source ? null : await spoolArchive(await this.openSource(x));
+      try {
+        const dockerfile = await (x.source ? x.source.readFile(spec.dockerfile) : spooled!.readFile(spec.dockerfile)).catch(() => null);
+        const platform = this.foreignPlatform(x.run);
+        const planned = await refreshBases(dockerfile, { buildArgs, target: spec.target, ...platform }, new Set(), { runner: this.runner, env: x.env, logins, log: x.logger.sink, signal: x.signal });
+        const context = x.source ? x.source.archive() : spooled!.open();
+        await this.runner.build(
+          x.env,
+          { context, dockerfile: spec.dockerfile, tags: x.temporaryImages, buildArgs: { ...buildArgs, ...x.secrets }, target: spec.target, logins, ...platform },
+          x.logger.sink,
+          x.signal,
+        );
+        mergeBaseImages(x.baseImages, await baseImageUses(this.runner, planned));
+      } finally {
+        await spooled?.dispose();
+      }
       return 0;
     });
     if (spec.noPush) return null;
@@ -231,6 +249,7 @@ export class RunAgent {
     });
     x.steps.push(...outcome.steps);
     x.outputImages.push(...outcome.outputImages);
+    mergeBaseImages(x.baseImages, outcome.baseImages);
     x.temporaryImages = outcome.builtImages;
     return outcome.failed;
   }
@@ -326,8 +345,9 @@ export class RunAgent {
       OS: platformParts(run.platform).os,
       Architecture: platformParts(run.platform).architecture,
       TaskName: run.taskName ?? '',
-      Commit: source?.commit ?? '',
-      Branch: source?.branch ?? '',
+      // A pinned checkout's full id (verified to be spec.commit) and the branch the trigger named.
+      Commit: source?.commit || run.spec.commit || '',
+      Branch: source?.branch || run.spec.branch || '',
     };
   }
 

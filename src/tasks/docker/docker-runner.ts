@@ -7,6 +7,7 @@ import Docker from 'dockerode';
 import { create as createTar } from 'tar';
 import { EngineProxy } from './engine-proxy.js';
 import { normalizePlatform } from '../platform.js';
+import { normalizeImageReference } from '../../triggers/image-reference.js';
 import type { BuildRequest, ContainerRequest, LogSink, RegistryLogin, RunEnvironment, TaskRunner } from '../task-runner.js';
 
 const runLabel = 'berth.run';
@@ -101,6 +102,28 @@ export class DockerTaskRunner implements TaskRunner {
       const [repo, version] = splitReference(tag);
       await this.docker.getImage(request.tags[0]!).tag({ repo, tag: version });
     }
+  }
+
+  async pullImage(_env: RunEnvironment, reference: string, logins: RegistryLogin[], log: LogSink, signal: AbortSignal, platform?: string): Promise<void> {
+    const authconfig = authFor(reference, logins);
+    const stream = (await this.docker.pull(reference, { ...(authconfig ? { authconfig } : {}), ...(platform ? { platform } : {}), abortSignal: signal } as never)) as unknown as NodeJS.ReadableStream;
+    await follow(this.docker, stream, log, signal);
+  }
+
+  hasImage(reference: string): Promise<boolean> {
+    return this.docker.getImage(reference).inspect().then(() => true, () => false);
+  }
+
+  async imageDigest(reference: string): Promise<string | null> {
+    const info = await this.docker.getImage(reference).inspect().catch(() => null);
+    if (!info) return null;
+    const wanted = repositoryOf(reference);
+    // RepoDigests spell Docker Hub names short (`alpine@sha256:…`): compare them normalised.
+    for (const entry of info.RepoDigests ?? []) {
+      const at = entry.lastIndexOf('@');
+      if (at > 0 && repositoryOf(entry.slice(0, at)) === wanted) return entry.slice(at + 1);
+    }
+    return null;
   }
 
   async push(_env: RunEnvironment, reference: string, login: RegistryLogin | null, log: LogSink, signal: AbortSignal): Promise<string> {
@@ -337,6 +360,16 @@ async function buildDockerCliImage(docker: Docker): Promise<string> {
   await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream as unknown as NodeJS.ReadableStream, (error: Error | null) => (error ? reject(error) : resolve())));
   rmSync(root, { recursive: true, force: true });
   return reference;
+}
+
+/** registry/repository of a reference, as Docker normalises it. */
+function repositoryOf(reference: string): string | null {
+  try {
+    const { registry, repository } = normalizeImageReference(reference);
+    return `${registry}/${repository}`;
+  } catch {
+    return null;
+  }
 }
 
 export function splitReference(reference: string): [string, string] {

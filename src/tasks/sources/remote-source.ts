@@ -63,9 +63,16 @@ export function parseSourceLocation(text: string): SourceLocation {
   return { kind: 'git', url: base, ref, folder };
 }
 
+/** One commit of a git source to check out (a commit trigger's pushed commit), on its branch. */
+export interface CommitPin {
+  commit: string;
+  branch?: string | null;
+}
+
 /**
  * Fetches a remote context on the agent's machine (git on its PATH for git sources). Tarballs
- * go through the egress policy; git does its own networking and is not covered by it.
+ * go through the egress policy; git does its own networking and is not covered by it. With
+ * `pin`, a git source is checked out at exactly that commit, never the branch's newer head.
  */
 export async function fetchSource(
   location: SourceLocation,
@@ -73,11 +80,13 @@ export async function fetchSource(
   signal: AbortSignal,
   log: (text: string) => void,
   egress: EgressPolicy,
+  pin: CommitPin | null = null,
 ): Promise<FetchedSource> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-source-'));
   const dispose = () => rm(dir, { recursive: true, force: true });
   try {
-    const fetched = location.kind === 'tarball' ? await fetchTarball(location.url, dir, signal, log, egress) : await cloneGit(location, gitAccessToken, dir, signal, log);
+    if (pin && location.kind !== 'git') throw new Error('a commit can only be checked out of a git context');
+    const fetched = location.kind === 'tarball' ? await fetchTarball(location.url, dir, signal, log, egress) : await cloneGit(location, gitAccessToken, dir, signal, log, pin);
     return {
       ...fetched,
       archive: () => packContext(fetched.folder),
@@ -96,7 +105,7 @@ export async function fetchSource(
   }
 }
 
-async function cloneGit(location: Extract<SourceLocation, { kind: 'git' }>, token: string | null, dir: string, signal: AbortSignal, log: (text: string) => void) {
+async function cloneGit(location: Extract<SourceLocation, { kind: 'git' }>, token: string | null, dir: string, signal: AbortSignal, log: (text: string) => void, pin: CommitPin | null) {
   const checkout = join(dir, 'repo');
   // The token goes in through the environment (GIT_CONFIG_*), never on a command line.
   const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true' };
@@ -112,21 +121,60 @@ async function cloneGit(location: Extract<SourceLocation, { kind: 'git' }>, toke
         else resolve(stdout.trim());
       });
     });
-  const isCommit = location.ref !== null && /^[0-9a-f]{7,40}$/.test(location.ref);
-  log(`Cloning ${location.url}${location.ref ? ` at ${location.ref}` : ''}\n`);
-  if (isCommit) {
-    await git(['clone', '--quiet', '--no-checkout', location.url, checkout]);
-    await git(['checkout', '--quiet', location.ref!], checkout);
+  let commit: string;
+  let branch: string;
+  if (pin) {
+    commit = await checkoutCommit(git, location, pin, checkout, log);
+    branch = (pin.branch ?? location.ref ?? '').replace(/^refs\/heads\//, '');
   } else {
-    await git(['clone', '--quiet', '--depth', '1', ...(location.ref ? ['--branch', location.ref] : []), location.url, checkout]);
+    const isCommit = location.ref !== null && /^[0-9a-f]{7,40}$/.test(location.ref);
+    log(`Cloning ${location.url}${location.ref ? ` at ${location.ref}` : ''}\n`);
+    if (isCommit) {
+      await git(['clone', '--quiet', '--no-checkout', location.url, checkout]);
+      await git(['checkout', '--quiet', location.ref!], checkout);
+    } else {
+      await git(['clone', '--quiet', '--depth', '1', ...(location.ref ? ['--branch', location.ref] : []), location.url, checkout]);
+    }
+    commit = await git(['rev-parse', 'HEAD'], checkout);
+    // A branch checkout names its branch; a tag or commit is detached, so no branch.
+    branch = await git(['symbolic-ref', '--quiet', '--short', 'HEAD'], checkout).catch(() => '');
   }
-  const commit = await git(['rev-parse', 'HEAD'], checkout);
-  // A branch checkout names its branch; a tag or commit is detached, so no branch.
-  const branch = await git(['symbolic-ref', '--quiet', '--short', 'HEAD'], checkout).catch(() => '');
   const folder = location.folder ? join(checkout, location.folder) : checkout;
   if (!(await stat(folder).catch(() => null))?.isDirectory()) throw new Error(`the repository has no folder "${location.folder}"`);
   log(`Source at commit ${commit}${branch ? ` (branch ${branch})` : ''}\n`);
   return { folder, commit, branch };
+}
+
+/**
+ * Exactly `pin.commit`: fetched alone when the server allows it (protocol v2 servers do), else
+ * found in the branch's full history (a shallow clone of the head would not hold an older commit).
+ */
+async function checkoutCommit(
+  git: (args: string[], cwd?: string) => Promise<string>,
+  location: Extract<SourceLocation, { kind: 'git' }>,
+  pin: CommitPin,
+  checkout: string,
+  log: (text: string) => void,
+): Promise<string> {
+  if (!/^[0-9a-f]{7,64}$/.test(pin.commit)) throw new Error(`"${pin.commit}" is not a commit id`);
+  // A push event names refs/heads/main; git fetch wants the branch name.
+  const branch = (pin.branch ?? location.ref)?.replace(/^refs\/heads\//, '') ?? null;
+  if (branch !== null && !/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(branch)) throw new Error(`invalid git branch "${branch}"`);
+  log(`Cloning ${location.url} at commit ${pin.commit}${branch ? ` (branch ${branch})` : ''}\n`);
+  await git(['init', '--quiet', checkout]);
+  await git(['remote', 'add', 'origin', location.url], checkout);
+  const fullId = /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(pin.commit);
+  const alone = fullId ? await git(['fetch', '--quiet', '--depth', '1', 'origin', pin.commit], checkout).then(() => true, () => false) : false;
+  if (!alone) {
+    const refspec = branch ? `+refs/heads/${branch}:refs/remotes/origin/${branch}` : '+refs/heads/*:refs/remotes/origin/*';
+    await git(['fetch', '--quiet', 'origin', refspec], checkout);
+  }
+  await git(['checkout', '--quiet', '--detach', `${pin.commit}^{commit}`], checkout).catch(() => {
+    throw new Error(`commit ${pin.commit} is not in ${location.url}${branch ? ` (branch ${branch})` : ''}`);
+  });
+  const commit = await git(['rev-parse', 'HEAD'], checkout);
+  if (!commit.startsWith(pin.commit)) throw new Error(`commit ${pin.commit} is not in ${location.url}`);
+  return commit;
 }
 
 async function fetchTarball(url: string, dir: string, signal: AbortSignal, log: (text: string) => void, egress: EgressPolicy) {
