@@ -24,6 +24,7 @@ import { SqlImportStore } from '../metadata/sql/sql-import-store.js';
 import { agentApi } from '../agent-api/agent-api.js';
 import { composeTasks } from './compose-tasks.js';
 import { composeBackground } from './compose-background.js';
+import { taskDefinitionBases } from '../triggers/task-definition-bases.js';
 import { createHttpApp } from './http-app.js';
 import type { BodyIdlePolicy } from '../streams/request-body.js';
 import { EgressPolicy } from '../network/egress.js';
@@ -116,7 +117,13 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     egress,
     log: app.log,
     localRegistries,
-    resolveTaskBases: async () => [],
+    resolveTaskBases: taskDefinitionBases({
+      contexts: runs.contexts,
+      egress,
+      registryHost: runRegistryHost,
+      gitToken: (name) => tasks.gitAccessToken(name),
+      log: (message, details) => app.log.warn(details, message),
+    }),
     handlers: [housekeeping],
   });
   await app.register(agentApi, { backend: agentBackend, agentKey: settings.agentKey });

@@ -4,6 +4,7 @@ import type { ContextStore } from './context-store.js';
 import { parseSourceLocation } from './sources/remote-source.js';
 import { normalizePlatform } from './platform.js';
 import { parseTaskFile, placeholderSecrets } from './task-file.js';
+import { placeholderRun } from './templating.js';
 import { finalStatuses, type RunQuery, type RunRecord, type RunSpec, type RunStore, type RunTriggerDetails } from './run-store.js';
 
 export const defaultRunTimeoutSeconds = 3600;
@@ -112,7 +113,7 @@ export class RunService {
   /** `berth run -f`: the file is checked now (templates, YAML, steps) so mistakes come back at once. */
   async fileRun(requestedBy: string, request: FileRunRequest): Promise<RunRecord> {
     const secrets = request.secrets ?? {};
-    const placeholder = { ID: 'cb0', Registry: 'registry', RegistryName: 'registry', Date: '', OS: 'linux', Architecture: 'amd64', TaskName: '', Commit: '', Branch: '', SharedVolume: '' };
+    const placeholder: Record<string, string> = { ...placeholderRun() };
     if (request.taskFile) parseTaskFile(request.taskFile, { Run: placeholder, Values: { ...request.values, ...secrets }, Secrets: placeholderSecrets });
     else if (!request.taskFilePath) throw new RegistryError('INVALID_REQUEST', 'a file run needs the task file (-f)');
     else if (!request.contextUrl) throw new RegistryError('INVALID_REQUEST', 'a task file path needs a git or tarball context to read it from');

@@ -70,7 +70,7 @@ const stepKeys = new Set([
   'expose', 'pull', 'cache', 'cpus', 'volumeMounts', 'exitedWith', 'exitedWithout', 'secret',
 ]);
 /** v1.1.0 `$` aliases (no `$TaskName`, as in ACR). */
-const runAliases = ['ID', 'SharedVolume', 'Registry', 'RegistryName', 'Date', 'OS', 'Architecture', 'Commit', 'Branch'];
+const runAliases = ['ID', 'SharedVolume', 'Registry', 'RegistryName', 'Date', 'OS', 'Architecture', 'Commit', 'Branch', 'TriggerImage', 'TriggerTag'];
 
 function invalid(message: string): RegistryError {
   return new RegistryError('INVALID_REQUEST', `task file: ${message}`);

@@ -5,6 +5,7 @@ import { normalizePlatform } from './platform.js';
 import { defaultRunTimeoutSeconds, type RunService } from './run-service.js';
 import type { RunRecord } from './run-store.js';
 import { parseTaskFile, placeholderSecrets } from './task-file.js';
+import { placeholderRun } from './templating.js';
 import type { CredentialValue, TaskRecord, TaskStore } from './task-store.js';
 import { secretNameOf, type SecretStore } from '../secrets/secret-store.js';
 import type { RegistryLogin } from './task-runner.js';
@@ -283,7 +284,7 @@ export class TaskService {
     if (!Number.isInteger(task.timeoutSeconds) || task.timeoutSeconds < 1 || task.timeoutSeconds > 8 * 3600) throw invalid('--timeout is 1 to 28800 seconds');
     if (task.taskFilePath && !task.contextUrl) throw invalid('a task file path needs a git or tarball --context to read it from');
     if (task.kind !== 'build' && !task.taskFilePath) {
-      const placeholder = { ID: 'cb0', Registry: 'registry', RegistryName: 'registry', Date: '', OS: 'linux', Architecture: 'amd64', TaskName: task.name, Commit: '', Branch: '', SharedVolume: '' };
+      const placeholder: Record<string, string> = { ...placeholderRun({ taskName: task.name }) };
       const secretValues = Object.fromEntries(Object.keys(task.secretValues ?? {}).map((key) => [key, '***']));
       parseTaskFile(taskFileOf(task), { Run: placeholder, Values: { ...task.values, ...secretValues }, Secrets: placeholderSecrets });
     }

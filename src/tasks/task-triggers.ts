@@ -1,6 +1,7 @@
 import { Cron } from 'croner';
 import { RegistryError } from '../registry/errors.js';
 import type { TaskRecord, TaskTimer, TaskTriggers } from './task-store.js';
+import { normalizeImageReference } from '../triggers/image-reference.js';
 
 const invalid = (message: string): RegistryError => new RegistryError('INVALID_REQUEST', message);
 
@@ -102,8 +103,22 @@ export function applyTriggerInput(current: TaskTriggers, input: TriggerInput): T
     const names = new Set(next.timers.map((t) => t.name));
     if (names.size !== next.timers.length) throw invalid('timer names must be distinct');
   }
-  if (input.watchImages !== undefined) next.watchImages = [...new Set(input.watchImages)];
+  if (input.watchImages !== undefined) {
+    for (const image of input.watchImages) checkWatchedImage(image);
+    next.watchImages = [...new Set(input.watchImages)];
+  }
   return next;
+}
+
+/** A watched image follows a tag: a digest-pinned reference never changes. */
+function checkWatchedImage(reference: string): void {
+  let parsed;
+  try {
+    parsed = normalizeImageReference(reference);
+  } catch (error) {
+    throw invalid(`--watch-image: ${(error as Error).message}`);
+  }
+  if (parsed.tag === '') throw invalid(`--watch-image "${reference}" pins a digest; watch a tag`);
 }
 
 /** ACR's TRIGGERS column: the kinds that are on, sorted. */

@@ -10,6 +10,28 @@ export interface RunVariables {
   TaskName: string;
   Commit: string;
   Branch: string;
+  /** The image whose update (or new tag) queued the run: `registry/repository:tag`; '' otherwise. */
+  TriggerImage: string;
+  TriggerTag: string;
+}
+
+/** The run templates are checked (and a task's bases read) with before any run exists. */
+export function placeholderRun(options: { taskName?: string; registry?: string; os?: string; architecture?: string } = {}): RunVariables & { SharedVolume: string } {
+  const registry = options.registry ?? 'registry';
+  return {
+    ID: 'cb0',
+    Registry: registry,
+    RegistryName: registry.split('.')[0]!.split(':')[0]!,
+    Date: runDate(new Date()),
+    OS: options.os ?? 'linux',
+    Architecture: options.architecture ?? 'amd64',
+    TaskName: options.taskName ?? '',
+    Commit: '',
+    Branch: '',
+    TriggerImage: '',
+    TriggerTag: '',
+    SharedVolume: '',
+  };
 }
 
 /** ACR's `.Run.Date` layout: Go `20060102-150405z`, UTC. */

@@ -56,15 +56,11 @@ export class ImageUpdateTrigger {
       const task = await this.tasks.getTask(dependent.task);
       if (!task || task.status !== 'Enabled' || !triggersOf(task).baseImage.enabled) continue;
       const tagArgument = Object.entries(task.buildArgs ?? {}).find(([, value]) => value === dependent.tag)?.[0];
-      const reference = `${dependent.registry}/${dependent.repository}:${push.tag}`;
       await this.triggerRuns.imageUpdate(
         dependent.task,
         { registry: dependent.registry, repository: dependent.repository, tag: push.tag!, digest: push.digest, previousDigest: null },
         chain,
-        {
-          ...(tagArgument ? { buildArgs: { [tagArgument]: push.tag! } } : {}),
-          values: { TriggerImage: reference, TriggerTag: push.tag! },
-        },
+        tagArgument ? { buildArgs: { [tagArgument]: push.tag! } } : {},
       );
     }
   }

@@ -4,7 +4,7 @@ import type { BaseImageUse, RunRecord } from '../tasks/run-store.js';
 import type { TaskRecord, TaskStore } from '../tasks/task-store.js';
 import { triggersOf } from '../tasks/task-triggers.js';
 import type { BaseImageStore, ImageName, TaskBaseImage } from './base-image-store.js';
-import { parseSourceReference } from '../import/image-reference.js';
+import { normalizeImageReference } from './image-reference.js';
 import type { UpstreamPoller } from './upstream-poller.js';
 
 export const taskBasesKind = 'task-bases';
@@ -69,8 +69,8 @@ export class TaskBaseTracking implements WorkHandler {
 }
 
 function name(reference: string): ImageName {
-  const { registryHost, repository, reference: tag } = parseSourceReference(reference);
-  return { registry: registryHost, repository, tag };
+  const { registry, repository, tag } = normalizeImageReference(reference);
+  return { registry, repository, tag: tag || 'latest' };
 }
 
 function fromUse(use: BaseImageUse): NewBase {

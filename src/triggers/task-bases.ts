@@ -3,7 +3,7 @@ import type { TaskRecord } from '../tasks/task-store.js';
 import { parseTaskFile, aliasSources, placeholderSecrets } from '../tasks/task-file.js';
 import { mergeEnv, parseBuildArgs } from '../tasks/task-executor.js';
 import { isRemoteContext } from '../tasks/sources/remote-source.js';
-import { renderRunTemplate, runDate, type RunVariables } from '../tasks/templating.js';
+import { placeholderRun, renderRunTemplate, type RunVariables } from '../tasks/templating.js';
 import { platformParts } from '../tasks/platform.js';
 import { scanDockerfileBases } from './dockerfile-bases.js';
 import { formatImageReference, normalizeImageReference, type ImageReference } from './image-reference.js';
@@ -39,7 +39,7 @@ export interface TaskBases {
  */
 export async function basesOfTask(task: TaskDefinitionInput, options: TaskBasesOptions): Promise<TaskBases> {
   const bases = new BaseCollector();
-  const run = placeholderRun(task, options.registryHost);
+  const run = placeholderFor(task, options.registryHost);
   const read = async (path: string, what: string): Promise<string | null> => {
     const text = await options.readFile(path).catch(() => null);
     if (text === null) bases.problems.push(`${what} "${path}" is not in the task's source`);
@@ -102,19 +102,9 @@ async function taskFileBases(task: TaskDefinitionInput, run: RunVariables, read:
 }
 
 /** The run a task's templates are rendered with before any run exists. */
-function placeholderRun(task: TaskDefinitionInput, registryHost: string): RunVariables {
+function placeholderFor(task: TaskDefinitionInput, registryHost: string): RunVariables {
   const { os, architecture } = platformParts(task.platform);
-  return {
-    ID: 'cb0',
-    Registry: registryHost,
-    RegistryName: registryHost.split('.')[0]!.split(':')[0]!,
-    Date: runDate(new Date()),
-    OS: os,
-    Architecture: architecture,
-    TaskName: task.name,
-    Commit: '',
-    Branch: '',
-  };
+  return placeholderRun({ taskName: task.name, registry: registryHost, os, architecture });
 }
 
 /** Bases across builds: runtime wins over buildtime, each image once, the run's own products never. */

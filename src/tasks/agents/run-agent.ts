@@ -348,6 +348,7 @@ export class RunAgent {
       // A pinned checkout's full id (verified to be spec.commit) and the branch the trigger named.
       Commit: source?.commit || run.spec.commit || '',
       Branch: source?.branch || run.spec.branch || '',
+      ...triggerImage(run),
     };
   }
 
@@ -378,4 +379,10 @@ function importTargets(commands: string[]): string[] {
     }
   }
   return repositories;
+}
+
+/** `{{.Run.TriggerImage}}` / `{{.Run.TriggerTag}}`: the image update (or new tag) that queued the run. */
+function triggerImage(run: RunRecord): Pick<RunVariables, 'TriggerImage' | 'TriggerTag'> {
+  const image = run.imageUpdateTrigger?.images[0];
+  return image ? { TriggerImage: `${image.registry}/${image.repository}:${image.tag}`, TriggerTag: image.tag } : { TriggerImage: '', TriggerTag: '' };
 }
