@@ -20,6 +20,8 @@ export class MisbehavingProxy {
   dropBlob: { digest: string; after: number } | null = null;
   /** Bytes per second for blob bodies, or null for full speed. */
   throttle: number | null = null;
+  /** Answers matching requests itself (an outage, a 429), or null to pass everything on. */
+  answer: ((method: string, url: string) => { status: number; headers?: Record<string, string> } | null) | null = null;
   private server: Server | null = null;
   port = 0;
 
@@ -30,6 +32,13 @@ export class MisbehavingProxy {
       const isBlob = req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '');
       const entry: ProxyLogEntry = { method: req.method ?? '', url: req.url ?? '', range: req.headers.range, dropped: false, finished: false };
       this.log.push(entry);
+      const answer = this.answer?.(entry.method, entry.url) ?? null;
+      if (answer) {
+        req.resume();
+        res.writeHead(answer.status, { 'Content-Type': 'application/json', ...answer.headers }).end('{"errors":[{"code":"UNAVAILABLE","message":"proxy says no"}]}');
+        entry.finished = true;
+        return;
+      }
       const upstream = request(
         { host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers: { ...req.headers, host: this.target.host } },
         (up) => {
