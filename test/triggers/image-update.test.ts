@@ -88,9 +88,11 @@ describe('base-image update trigger (pushes to this registry)', () => {
     // The same digest again (a re-push), a push by digest, and deletions: nothing.
     await client.pushManifest('base/app', 'latest', second.manifest);
     await client.pushManifest('base/app', second.digest, second.manifest);
-    await client.pushImage('base/app', 'other-tag');
+    const other = await client.pushImage('base/app', 'other-tag');
     const tagDelete = await client.request('DELETE', '/v2/base/app/manifests/other-tag');
-    assert.ok([202, 405].includes(tagDelete.status));
+    assert.equal(tagDelete.status, 202);
+    const manifestDelete = await client.request('DELETE', `/v2/base/app/manifests/${other.digest}`);
+    assert.equal(manifestDelete.status, 202);
     await settle();
     assert.equal((await runsOf('watcher-one')).length, 1, 'one run only');
     assert.equal((await runsOf('unrelated')).length, 0);
@@ -157,5 +159,19 @@ describe('base-image update trigger (pushes to this registry)', () => {
     // A person's push to the same image fires it again: only the chain is cut.
     await client.pushImage('cyc/x', 'latest');
     await waitFor(async () => (await runsOf('cycle-a')).length === 2, { what: 'a person\'s push to fire cycle-a again', timeoutMs: 30_000 });
+  });
+
+  it('the new-tag trigger: a newer tag matching the policy runs the task with the new reference; older or non-matching tags do not', async () => {
+    await client.pushImage('runtime/node', '15.1.0');
+    await createWatcher('node-follower', [`${berth.host}/runtime/node:15.1.0`], { baseImageTagPolicies: { [`${berth.host}/runtime/node`]: 'semver:>=15 <16' } });
+    const refused = await call('PATCH', '/api/v1/tasks/node-follower', { baseImageTagPolicies: { '*': 'glob:15*' } });
+    assert.equal(refused.status, 400);
+    for (const tag of ['16.0.0', '15.0.9', 'latest', '15.1.0-rc.1']) await client.pushImage('runtime/node', tag);
+    await settle();
+    assert.equal((await runsOf('node-follower')).length, 0, 'not newer, or outside the range');
+    const newer = await client.pushImage('runtime/node', '15.2.0');
+    const run = await waitFor(async () => (await runsOf('node-follower'))[0] ?? null, { what: 'the new tag to fire the task', timeoutMs: 30_000 });
+    assert.equal(run.trigger, 'Image Update');
+    assert.deepEqual(run.imageUpdateTrigger!.images, [{ registry: berth.host, repository: 'runtime/node', tag: '15.2.0', digest: newer.digest, previousDigest: null }]);
   });
 });
