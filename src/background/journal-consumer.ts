@@ -2,7 +2,14 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { JournaledEvent, MetadataStore } from '../metadata/metadata-store.js';
 import type { WorkQueue } from './work-queue.js';
 
-export type JournalStore = Pick<MetadataStore, 'readJournal' | 'journalCursor' | 'saveJournalCursor'>;
+export type JournalStore = Pick<MetadataStore, 'readJournal' | 'journalCursor' | 'saveJournalCursor' | 'journalHead'>;
+
+/**
+ * Where a consumer that has never run starts: at the beginning (what must see every change,
+ * as webhooks and audit), or at the end (a trigger added to a registry with history must not
+ * fire for pushes of last week).
+ */
+export type FirstStart = 'beginning' | 'end';
 
 const kind = 'journal-consumer';
 const batchSize = 200;
@@ -40,6 +47,7 @@ export class JournalConsumer {
     private readonly owner: string,
     private readonly handle: (entry: JournaledEvent) => Promise<void>,
     private readonly log: Pick<FastifyBaseLogger, 'error' | 'info'>,
+    private readonly firstStart: FirstStart = 'beginning',
   ) {}
 
   async start(): Promise<void> {
@@ -86,7 +94,13 @@ export class JournalConsumer {
         this.itemId = item.id;
         this.lastRenew = Date.now();
         // Another server may have moved the cursor while it held the lease.
-        this.cursor = await this.store.journalCursor(this.name);
+        const saved = await this.store.journalCursor(this.name);
+        if (saved === null) {
+          this.cursor = this.firstStart === 'end' ? await this.store.journalHead() : 0;
+          await this.store.saveJournalCursor(this.name, this.cursor);
+        } else {
+          this.cursor = saved;
+        }
         this.savedCursor = this.cursor;
       } else if (Date.now() - this.lastRenew > renewEveryMs) {
         await this.saveCursor(true);

@@ -131,7 +131,10 @@ export interface MetadataStore {
   /** Journal entries after `afterSeq`, oldest first. */
   readJournal(afterSeq: number, limit: number): Promise<JournaledEvent[]>;
   /** Where a consumer has read the journal up to (0: nothing read). */
-  journalCursor(consumer: string): Promise<number>;
+  /** A consumer's saved cursor; null when it has never saved one. */
+  journalCursor(consumer: string): Promise<number | null>;
+  /** The last entry's sequence number (0 when the journal is empty). */
+  journalHead(): Promise<number>;
   saveJournalCursor(consumer: string, seq: number): Promise<void>;
   /** Deletes entries up to `seq` written before `before`; returns how many went. */
   pruneJournal(seq: number, before: string): Promise<number>;

@@ -80,14 +80,14 @@ export async function composeBackground(options: {
   const tracking = new TaskBaseTracking(queue, taskStore, bases, options.resolveTaskBases, poller);
   const consumers = [
     new JournalConsumer('registry-events', metadata, queue, owner, (entry) => events.deliver(entry.name, entry.payload), log),
-    new JournalConsumer('image-update-trigger', metadata, queue, owner, (entry) => imageUpdates.handleJournalEntry(entry), log),
+    new JournalConsumer('image-update-trigger', metadata, queue, owner, (entry) => imageUpdates.handleJournalEntry(entry), log, 'end'),
   ];
   const journalPrune: WorkHandler = {
     kind: journalPruneKind,
     leaseSeconds: 300,
     async handle() {
       // Only what every consumer has handled may go.
-      const cursors = await Promise.all(consumers.map((c) => metadata.journalCursor(c.name)));
+      const cursors = await Promise.all(consumers.map(async (c) => (await metadata.journalCursor(c.name)) ?? 0));
       const pruned = await metadata.pruneJournal(Math.min(...cursors), new Date(Date.now() - journalKeepMs).toISOString());
       if (pruned > 0) log.info({ pruned }, 'pruned handled registry events');
       return { runAt: new Date(Date.now() + 3600_000) };

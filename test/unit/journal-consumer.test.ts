@@ -101,4 +101,38 @@ describe('journal consumers (the registry event journal)', () => {
       await store.close();
     }
   });
+
+  it('a consumer added to a registry with history starts at the end when asked (a new trigger does not fire for old pushes)', async () => {
+    const db = await openSqliteDatabase(join(tempDir('relay-end'), 'metadata.db'));
+    const store = new SqlMetadataStore(db);
+    const queue = new SqlWorkQueue(db);
+    const writer = new RegistryEvents();
+    const push = (n: number) =>
+      store.putManifest(manifest(n), [], `t${n}`, (previousDigest) => [
+        writer.journalEntry('manifest.pushed', { repository: 'relay/repo', digest: digest(n), tag: `t${n}`, mediaType: 'm', size: 2, previousDigest }),
+      ]);
+    for (const n of [1, 2]) await push(n);
+    const fromEnd: string[] = [];
+    const fromStart: string[] = [];
+    const endEvents = new RegistryEvents();
+    const startEvents = new RegistryEvents();
+    endEvents.on('manifest.pushed', (e) => void fromEnd.push(e.digest));
+    startEvents.on('manifest.pushed', (e) => void fromStart.push(e.digest));
+    const late = new JournalConsumer('late-trigger', store, queue, 'server-a', (entry) => endEvents.deliver(entry.name, entry.payload), quietLog, 'end');
+    const everything = consumer('audit-like', store, queue, 'server-a', startEvents);
+    try {
+      await late.start();
+      await everything.start();
+      await until(() => fromStart.length === 2, 'the beginning consumer to see the history');
+      await waitFor(async () => (await store.journalCursor('late-trigger')) !== null, { what: 'the late consumer to take its place', timeoutMs: 30_000 });
+      await push(3);
+      late.poke();
+      await until(() => fromEnd.length === 1, 'the late consumer to see the new push');
+      assert.deepEqual(fromEnd, [digest(3)]);
+    } finally {
+      await late.stop();
+      await everything.stop();
+      await store.close();
+    }
+  });
 });

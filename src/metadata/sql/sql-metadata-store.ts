@@ -297,9 +297,14 @@ export class SqlMetadataStore implements MetadataStore {
     return rows.map((r) => ({ seq: Number(r.seq), name: r.name, payload: JSON.parse(r.payload) as unknown, createdAt: r.created_at }));
   }
 
-  async journalCursor(consumer: string): Promise<number> {
+  async journalCursor(consumer: string): Promise<number | null> {
     const row = await this.db.selectFrom('event_cursors').select('seq').where('consumer', '=', consumer).executeTakeFirst();
-    return row ? Number(row.seq) : 0;
+    return row ? Number(row.seq) : null;
+  }
+
+  async journalHead(): Promise<number> {
+    const row = await this.db.selectFrom('registry_events').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+    return Number(row?.seq ?? 0);
   }
 
   async saveJournalCursor(consumer: string, seq: number): Promise<void> {
