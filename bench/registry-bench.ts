@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { bareWorkloads, makeBenchData, registryWorkloads, type Measurement } from './workloads.js';
 import { berthCredentials, startBareTarget, startBerthTarget, startDistributionTarget, type Target } from './targets.js';
 import type { ClientAuth } from './http-client.js';
+import { triggerBench, type TriggerFigures } from './trigger-bench.js';
 
 /**
  * `npm run bench`: Berth and CNCF Distribution side by side in one run, plus the machine's bare
@@ -13,6 +14,7 @@ import type { ClientAuth } from './http-client.js';
  * --rounds N       rounds of interleaved runs (default 3; 1 with --quick)
  * --berth-auth M   token (default: the Docker token flow, as clients do), basic, or none
  * --out FILE       the JSON file (default bench-results.json)
+ * --only triggers  only the trigger figures (Berth alone: push → queued latency, upstream polls)
  */
 const argument = (name: string): string | null => {
   const i = process.argv.indexOf(name);
@@ -32,6 +34,11 @@ const log = (target: string, round: number) => (m: Measurement) =>
 type TargetName = 'bare' | 'distribution' | 'berth';
 
 async function main(): Promise<void> {
+  const triggers = !only || 'triggers'.includes(only) ? await runTriggerBench() : null;
+  if (only && 'triggers'.includes(only)) {
+    writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), quick, triggers }, null, 2));
+    return;
+  }
   const data = makeBenchData(
     quick
       ? { smallCount: 40, largeCount: 2, largeSize: 32 * 1024 * 1024, manifestCount: 200, reads: 1000 }
@@ -87,8 +94,23 @@ async function main(): Promise<void> {
       `${r.workload.padEnd(46)} ${r.unit.padEnd(6)} ${String(r.berth).padStart(9)} ${String(r.distribution).padStart(9)} ${`${r.ratio}x`.padStart(6)} ${String(r.bare ?? '').padStart(9)} ${(r.berthOfBare !== undefined ? `${Math.round(r.berthOfBare * 100)}%` : '').padStart(7)}  ${r.runs.berth.join(', ')}`,
     );
   }
-  writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), quick, rounds, berthAuth: berthAuthMode, rows, raw: runs }, null, 2));
+  if (triggers) printTriggers(triggers);
+  writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), quick, rounds, berthAuth: berthAuthMode, rows, triggers, raw: runs }, null, 2));
   console.log(`\nwritten to ${outFile}`);
+}
+
+async function runTriggerBench(): Promise<TriggerFigures> {
+  process.stderr.write('triggers: push → queued (100 tasks, 5 dependent), upstream polls (100 tasks, 10 bases)\n');
+  const figures = await triggerBench(17500 + Math.floor(Math.random() * 1000), quick);
+  printTriggers(figures);
+  return figures;
+}
+
+function printTriggers(t: TriggerFigures): void {
+  const q = t.pushToQueuedMs;
+  const p = t.upstreamPolls;
+  console.log(`\ntriggers (Berth only)\n  push -> 5 runs queued, 100 tasks: p50 ${q.p50} ms, p99 ${q.p99} ms, max ${q.max} ms over ${q.pushes} pushes`);
+  console.log(`  upstream polls, ${p.tasks} tasks on ${p.images} bases, every ${p.intervalSeconds} s: ${p.manifestHeadsPerInterval} manifest HEADs and ${p.tokenRequestsPerInterval} token requests per interval; ${p.manifestGets} manifest GETs`);
 }
 
 function median(values: number[]): number {

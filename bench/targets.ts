@@ -44,14 +44,14 @@ function stopChild(child: ChildProcess): Promise<void> {
  * Berth as `./berth serve` runs it, with authentication on (the default) unless `auth` is false.
  * `BENCH_BERTH_NODE_ARGS` adds Node flags (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
-export async function startBerthTarget(port: number, auth = true): Promise<Target> {
+export async function startBerthTarget(port: number, auth = true, env: NodeJS.ProcessEnv = {}): Promise<Target> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-berth-'));
   const nodeArgs = (process.env.BENCH_BERTH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   // As ./berth starts it (see the flag's reason there).
   const child = spawn(
     process.execPath,
     ['--no-memory-reducer', ...nodeArgs, cli, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'warn', '--auth', auth ? 'required' : 'none'],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BERTH_ADMIN_PASSWORD: berthCredentials.password } },
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BERTH_ADMIN_PASSWORD: berthCredentials.password, ...env } },
   );
   let log = '';
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { WorkHandler } from '../background/background-worker.js';
 import { RetryLater } from '../background/background-worker.js';
 import type { WorkItem, WorkQueue } from '../background/work-queue.js';
@@ -31,6 +32,11 @@ const maxBackoffSeconds = 3600;
 export class UpstreamPoller implements WorkHandler {
   readonly kind = basePollKind;
   readonly leaseSeconds = 120;
+  /**
+   * A client per image and login, kept between polls so its bearer token is reused until the
+   * registry refuses it: one HEAD per poll instead of a challenge, a token and a HEAD.
+   */
+  private readonly clients = new Map<string, RemoteRegistry>();
 
   constructor(
     private readonly queue: WorkQueue,
@@ -52,11 +58,24 @@ export class UpstreamPoller implements WorkHandler {
     }
   }
 
+  private client(image: ImageName, credentials: RemoteCredentials | null): RemoteRegistry {
+    const key = `${imageKey(image)} ${credentials?.username ?? ''} ${credentials ? createHash('sha256').update(credentials.password).digest('hex') : ''}`;
+    let client = this.clients.get(key);
+    if (!client) {
+      // Old logins (a changed password) are dropped with their image's other clients.
+      for (const old of [...this.clients.keys()].filter((k) => k.startsWith(`${imageKey(image)} `))) this.clients.delete(old);
+      client = new RemoteRegistry(parseSourceReference(`${image.registry}/${image.repository}:${image.tag}`), credentials, this.egress);
+      this.clients.set(key, client);
+    }
+    return client;
+  }
+
   async handle(item: WorkItem): Promise<{ runAt: Date; payload: PollState }> {
     const state = item.payload as PollState;
     const { image } = state;
     const dependents = await this.bases.dependents([image.registry], image.repository, image.tag);
     if (dependents.length === 0 || this.isLocal(image.registry)) {
+      for (const key of [...this.clients.keys()].filter((k) => k.startsWith(`${item.key} `))) this.clients.delete(key);
       // Nobody depends on it any more: the item goes (its reschedule then finds no row).
       await this.queue.remove(basePollKind, item.key);
       return { runAt: new Date(), payload: state };
@@ -64,9 +83,8 @@ export class UpstreamPoller implements WorkHandler {
     const now = new Date().toISOString();
     let digest: string;
     try {
-      const source = parseSourceReference(`${image.registry}/${image.repository}:${image.tag}`);
       const credentials = await this.credentialsFor([...new Set(dependents.map((d) => d.task))], image.registry);
-      digest = await new RemoteRegistry(source, credentials, this.egress).manifestDigest(image.tag);
+      digest = await this.client(image, credentials).manifestDigest(image.tag);
     } catch (error) {
       const failures = state.failures + 1;
       const backoff = Math.min(maxBackoffSeconds, this.intervalSeconds * 2 ** Math.min(failures, 10));
