@@ -76,10 +76,11 @@ export function triggerRoutes(app: FastifyInstance, options: TriggerRouteOptions
         schema: { tags, summary: "Push webhooks of GitHub, Gitea, Forgejo, GitLab or the generic form, verified with the task's secret", params: nameParams },
       },
       async (request, reply) => {
-        const task = await tasks.show(request.params.name);
-        const secret = await tasks.webhookSecret(task.name);
+        // Unknown tasks are refused like bad signatures: an anonymous caller learns no task names.
+        const task = await tasks.show(request.params.name).catch(() => null);
+        const secret = task ? await tasks.webhookSecret(task.name) : null;
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        if (!secret) throw new RegistryError('UNAUTHORIZED', `task "${task.name}" has no webhook secret (its context is not a git repository)`);
+        if (!task || !secret) throw new RegistryError('UNAUTHORIZED', 'webhook refused: no such task with a git context, or its secret does not verify this delivery');
         const verdict = verifySourceWebhook(request.headers, body, secret);
         if (!verdict.ok) {
           await commits.record(task.name, { provider: verdict.provider ?? 'unknown' }, verdict.reason === 'bad-payload' ? 'bad-payload' : 'bad-signature', null, verdict.detail);

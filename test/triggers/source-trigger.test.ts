@@ -128,8 +128,10 @@ describe('commit trigger (push webhooks and branch-head polling)', () => {
     await createRepository(git, 'polled', 'trunk', { 'Dockerfile': 'FROM scratch\n' });
     const created = await call('POST', '/api/v1/tasks', { name: 'polled-build', command: 'busybox true', contextUrl: `${git.url}/git/polled.git#trunk`, commitTriggerPollInterval: 5 });
     assert.equal(created.status, 201, JSON.stringify(created.body));
-    // The first look only learns where the branch is.
-    await waitFor(async () => git.requests.some((r) => r.includes('/git/polled.git/info/refs')), { what: 'the first poll', timeoutMs: 30_000 });
+    // The first look only learns where the branch is: push once it has surely been answered
+    // (a second poll has begun), or the first look could already see the new commit.
+    const refs = () => git.requests.filter((r) => r.includes('/git/polled.git/info/refs')).length;
+    await waitFor(async () => refs() >= 2, { what: 'the first poll to be over', timeoutMs: 30_000 });
     const commit = await pushCommit(git, 'polled', 'trunk', { 'a.txt': 'a\n' });
     const run = await waitFor(async () => (await runsOf('polled-build'))[0] ?? null, { what: 'the poll to see the new commit', timeoutMs: 60_000 });
     assert.equal(run.trigger, 'Commit');
