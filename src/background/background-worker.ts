@@ -23,6 +23,8 @@ export interface WorkHandler {
   handle(item: WorkItem, context: WorkContext): Promise<Reschedule | void>;
   /** Delay before the next attempt after `attempts` failures; default: exponential, 5 s to 15 min. */
   retryDelayMs?(attempts: number, error: unknown): number;
+  /** A one-shot item is dropped (and the failure logged) after this many failed attempts; default: never. */
+  maxAttempts?: number;
 }
 
 /** Handlers that said "later" by throwing this get their own due time (e.g. a registry's Retry-After), not the default back-off. */
@@ -129,6 +131,11 @@ export class BackgroundWorker {
         await this.queue.complete(item.id, this.owner);
       }
     } catch (error) {
+      if (!item.recurring && handler.maxAttempts !== undefined && item.attempts + 1 >= handler.maxAttempts) {
+        this.log.error({ err: error, kind: item.kind, key: item.key, attempts: item.attempts + 1 }, 'background work failed too often; dropped');
+        await this.queue.complete(item.id, this.owner).catch(() => undefined);
+        return;
+      }
       const runAt = error instanceof RetryLater ? error.runAt : new Date(Date.now() + (handler.retryDelayMs ?? defaultRetryDelayMs)(item.attempts + 1, error));
       const payload = error instanceof RetryLater ? error.payload : undefined;
       if (!(error instanceof RetryLater)) this.log.warn({ err: error, kind: item.kind, key: item.key, attempts: item.attempts + 1 }, 'background work failed; will retry');

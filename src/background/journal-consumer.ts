@@ -21,6 +21,11 @@ const renewEveryMs = 10_000;
  * the push path a quarter of its rate; a crash re-delivers at most this much (at least once).
  */
 const cursorSaveMs = 1000;
+/**
+ * An entry whose handling fails this often in a row is skipped (and logged as an error): one
+ * entry that can never be handled must not stop every later event from reaching its consumers.
+ */
+const maxFailuresPerEntry = 10;
 
 /**
  * One reader of the registry's event journal, with its own cursor (webhooks and audit share one,
@@ -39,6 +44,8 @@ export class JournalConsumer {
   private running: Promise<void> | null = null;
   private again = false;
   private timer: NodeJS.Timeout | null = null;
+  private failedSeq = 0;
+  private failures = 0;
 
   constructor(
     readonly name: string,
@@ -123,7 +130,7 @@ export class JournalConsumer {
         const batch = await this.store.readJournal(this.cursor, batchSize);
         if (batch.length === 0) break;
         for (const entry of batch) {
-          await this.handle(entry);
+          await this.handleOrSkip(entry);
           this.cursor = entry.seq;
         }
         if (batch.length < batchSize) break;
@@ -133,6 +140,19 @@ export class JournalConsumer {
     } catch (error) {
       // Left at the failed event: the next poke or poll tries it again.
       this.log.error({ err: error, consumer: this.name }, 'handling registry events failed; will retry');
+    }
+  }
+
+  private async handleOrSkip(entry: JournaledEvent): Promise<void> {
+    try {
+      await this.handle(entry);
+      this.failures = 0;
+    } catch (error) {
+      this.failures = this.failedSeq === entry.seq ? this.failures + 1 : 1;
+      this.failedSeq = entry.seq;
+      if (this.failures < maxFailuresPerEntry) throw error;
+      this.log.error({ err: error, consumer: this.name, seq: entry.seq, event: entry.name }, 'registry event skipped after repeated failures');
+      this.failures = 0;
     }
   }
 

@@ -23,6 +23,8 @@ type NewBase = Omit<TaskBaseImage, 'task' | 'checkedAt' | 'error'>;
 export class TaskBaseTracking implements WorkHandler {
   readonly kind = taskBasesKind;
   readonly leaseSeconds = 300;
+  /** A source that cannot be read for about an hour of back-off: the first successful run fills the bases in. */
+  readonly maxAttempts = 8;
 
   constructor(
     private readonly queue: WorkQueue,

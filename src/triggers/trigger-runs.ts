@@ -37,7 +37,9 @@ export class TriggerRuns {
     if (same) return { verdict: 'duplicate', runId: same.id };
     const trigger: ImageUpdateTrigger = { id: randomUUID(), timestamp: new Date().toISOString(), images: [image] };
     for (const waiting of active.filter((r) => r.status === 'Queued')) {
-      if (await this.runs.updateQueuedTrigger(waiting.id, { ...trigger, id: waiting.imageUpdateTrigger?.id ?? trigger.id })) return { verdict: 'collapsed', runId: waiting.id };
+      // The waiting run keeps what else queued it (another base), with this image at its newest.
+      const images = [...(waiting.imageUpdateTrigger?.images ?? []).filter((i) => !sameImage(i, image)), image];
+      if (await this.runs.updateQueuedTrigger(waiting.id, { ...trigger, id: waiting.imageUpdateTrigger?.id ?? trigger.id, images })) return { verdict: 'collapsed', runId: waiting.id };
     }
     return this.queue(taskName, {
       trigger: { trigger: 'Image Update', imageUpdateTrigger: trigger, triggerChain: [...chain, taskName], triggerKey: `image/${taskName}/${image.registry}/${image.repository}:${image.tag}/${image.previousDigest ?? 'none'}/${image.digest}` },
