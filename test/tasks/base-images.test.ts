@@ -2,12 +2,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { adminCredentials, cliPath, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
+import { adminCredentials, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { run } from '../helpers/commands.js';
 import { api } from '../helpers/management.js';
 import { busyboxImage } from '../helpers/fixtures.js';
 import { berthCliAsync, leftovers, publishBaseImage, type RunView } from '../helpers/task-helpers.js';
-import { spawnTracked, stopProcess, type CleanupScope } from '../helpers/processes.js';
+import { startAgentProcess } from '../helpers/agent-process.js';
 
 interface BaseImageView {
   registry: string;
@@ -141,35 +141,12 @@ steps:
 describe('base images through a remote agent', () => {
   const agentKey = 'bases-agent-key-0123456789abcdef';
 
-  async function startAgent(server: BerthProcess, t: CleanupScope): Promise<void> {
-    const child = spawnTracked(process.execPath, [cliPath, 'agent', '--server', server.url, '--name', 'bases-remote', '--concurrency', '1'], {
-      env: { ...process.env, BERTH_AGENT_KEY: agentKey },
-      stdio: ['ignore', 'ignore', 'pipe'],
-      unref: true,
-    });
-    t.after(() => stopProcess(child));
-    let output = '';
-    let deadline: NodeJS.Timeout | undefined;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.stderr!.on('data', (d: Buffer) => {
-          output += d.toString();
-          if (output.includes('executing runs for')) resolve();
-        });
-        child.once('exit', (code) => reject(new Error(`agent exited with ${code}: ${output}`)));
-        deadline = setTimeout(() => reject(new Error(`the agent did not start within 60 s: ${output}`)), 60_000);
-      });
-    } finally {
-      clearTimeout(deadline);
-    }
-  }
-
   it('reports the bases to the server with the run\'s end', async (t) => {
     const server = await startBerth({ args: ['--no-local-agent'], env: { BERTH_AGENT_KEY: agentKey }, t });
     await publishBaseImage(server);
     const dir = tempDir('bases-remote-cli');
     assert.equal((await cli(['login', server.url, '-u', 'admin', '-p', adminCredentials.password], dir)).status, 0);
-    await startAgent(server, t);
+    await startAgentProcess({ server, key: agentKey, name: 'bases-remote', t });
     const context = tempDir('bases-remote');
     writeFileSync(join(context, 'Dockerfile'), `FROM ${server.host}/base/busybox:1\nRUN true\n`);
     const result = await cli(['build', '-t', 'remote/app:{{.Run.ID}}', context], dir);

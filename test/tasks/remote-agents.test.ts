@@ -1,13 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { join } from 'node:path';
 import { adminCredentials, cliPath, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
 import { run } from '../helpers/commands.js';
 import { berthCliAsync, leftovers, publishBaseImage, removeAgentLeftovers, runLog, runRecord as taskRunRecord, waitForRun } from '../helpers/task-helpers.js';
-import { runProcess, spawnTracked, stopProcess, type CleanupScope } from '../helpers/processes.js';
+import { runProcess, type CleanupScope } from '../helpers/processes.js';
+import { startAgentProcess, type AgentProcess } from '../helpers/agent-process.js';
 import { pause, waitFor as waitUntil } from '../helpers/wait.js';
 
 const agentKey = 'remote-agent-key-for-the-tests';
@@ -16,46 +16,8 @@ process.env.DOCKER_CONFIG = join(tempDir('remote-agents-docker'), 'docker');
 let berth: BerthProcess;
 
 
-interface AgentProcess {
-  child: ChildProcess;
-  output: () => string;
-  stop(signal?: NodeJS.Signals): Promise<void>;
-}
-
-/**
- * `berth agent --server URL` as its own process, as it runs on another machine. With `t` it is
- * stopped after the test however the test ends (stop() before that is fine too).
- */
-async function startAgent(name: string, t: CleanupScope, extraArgs: string[] = []): Promise<AgentProcess> {
-  const key = agentKey;
-  const child = spawnTracked(process.execPath, [cliPath, 'agent', '--server', berth.url, '--name', name, '--concurrency', '1', ...extraArgs], {
-    env: { ...process.env, BERTH_AGENT_KEY: key },
-    stdio: ['ignore', 'ignore', 'pipe'],
-    unref: true,
-  });
-  let output = '';
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    await stopProcess(child, { signal });
-  };
-  t.after(() => stop());
-  let deadline: NodeJS.Timeout | undefined;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      child.stderr!.on('data', (d: Buffer) => {
-        output += d.toString();
-        if (output.includes('executing runs for')) resolve();
-      });
-      child.once('exit', (code) => reject(new Error(`agent exited with ${code}: ${output}`)));
-      deadline = setTimeout(() => reject(new Error(`agent ${name} did not start serving within 60 s: ${output}`)), 60_000);
-    });
-  } catch (error) {
-    await stop('SIGKILL');
-    throw error;
-  } finally {
-    clearTimeout(deadline);
-  }
-  return { child, output: () => output, stop };
-}
+/** `berth agent` for this file's server and key. */
+const startAgent = (name: string, t: CleanupScope, extraArgs: string[] = []) => startAgentProcess({ server: berth, key: agentKey, name, t, extraArgs });
 
 const cli = (args: string[], input?: string) => berthCliAsync(configDir, args, input);
 const runRecord = (id: string) => taskRunRecord(berth, id);

@@ -16,6 +16,15 @@ const quietLog = { error: () => undefined, info: () => undefined };
 
 const until = (check: () => boolean, what: string) => waitFor(check, { what, timeoutMs: 30_000, intervalMs: 50 });
 
+/** Pushes manifest n (tag tn) with its journal entry, as the manifest service does. */
+function pusher(store: SqlMetadataStore): (n: number) => Promise<unknown> {
+  const writer = new RegistryEvents();
+  return (n) =>
+    store.putManifest(manifest(n), [], `t${n}`, (previousDigest) => [
+      writer.journalEntry('manifest.pushed', { repository: 'relay/repo', digest: digest(n), tag: `t${n}`, mediaType: 'm', size: 2, previousDigest }),
+    ]);
+}
+
 const consumer = (name: string, store: SqlMetadataStore, queue: SqlWorkQueue, owner: string, events: RegistryEvents) =>
   new JournalConsumer(name, store, queue, owner, (entry) => events.deliver(entry.name, entry.payload), quietLog);
 
@@ -25,11 +34,7 @@ describe('journal consumers (the registry event journal)', () => {
     const db = await openSqliteDatabase(file);
     const store = new SqlMetadataStore(db);
     const queue = new SqlWorkQueue(db);
-    const writer = new RegistryEvents();
-    const push = (n: number) =>
-      store.putManifest(manifest(n), [], `t${n}`, (previousDigest) => [
-        writer.journalEntry('manifest.pushed', { repository: 'relay/repo', digest: digest(n), tag: `t${n}`, mediaType: 'm', size: 2, previousDigest }),
-      ]);
+    const push = pusher(store);
     // Committed before any relay runs: what a crash between commit and delivery leaves behind.
     for (const n of [1, 2, 3]) await push(n);
 
@@ -68,11 +73,7 @@ describe('journal consumers (the registry event journal)', () => {
     const db = await openSqliteDatabase(join(tempDir('relay-two'), 'metadata.db'));
     const store = new SqlMetadataStore(db);
     const queue = new SqlWorkQueue(db);
-    const writer = new RegistryEvents();
-    const push = (n: number) =>
-      store.putManifest(manifest(n), [], `t${n}`, (previousDigest) => [
-        writer.journalEntry('manifest.pushed', { repository: 'relay/repo', digest: digest(n), tag: `t${n}`, mediaType: 'm', size: 2, previousDigest }),
-      ]);
+    const push = pusher(store);
     const seenA: string[] = [];
     const seenB: string[] = [];
     const eventsA = new RegistryEvents();
@@ -106,11 +107,7 @@ describe('journal consumers (the registry event journal)', () => {
     const db = await openSqliteDatabase(join(tempDir('relay-end'), 'metadata.db'));
     const store = new SqlMetadataStore(db);
     const queue = new SqlWorkQueue(db);
-    const writer = new RegistryEvents();
-    const push = (n: number) =>
-      store.putManifest(manifest(n), [], `t${n}`, (previousDigest) => [
-        writer.journalEntry('manifest.pushed', { repository: 'relay/repo', digest: digest(n), tag: `t${n}`, mediaType: 'm', size: 2, previousDigest }),
-      ]);
+    const push = pusher(store);
     for (const n of [1, 2]) await push(n);
     const fromEnd: string[] = [];
     const fromStart: string[] = [];
