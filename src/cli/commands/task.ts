@@ -7,6 +7,7 @@ import { ApiClient, CliError } from '../api-client.js';
 import { sourceFields } from '../source-context.js';
 import { isRemoteContext } from '../../tasks/sources/remote-source.js';
 import { outputFormat, print, printMessage, withOutput, type Column, isDataFormat } from '../output.js';
+import { invocation } from '../invocation.js';
 import { collect, finish, followRun, keyValues } from './runs.js';
 
 const columns: Column<TaskRecord>[] = [
@@ -167,7 +168,13 @@ export function registerTaskCommands(program: Command): void {
 
   withOutput(taskOptions(task.command('create').description('create a task'))).action(async (o: TaskOptions) => {
     const client = ApiClient.fromStoredLogin();
-    print(outputFormat(o), await client.call<TaskRecord>('POST', '/api/v1/tasks', { name: o.name, ...(await taskBody(client, o, true)) }), columns);
+    const created = await client.call<TaskRecord & { webhookSecret?: string; sourceWebhookPath?: string }>('POST', '/api/v1/tasks', { name: o.name, ...(await taskBody(client, o, true)) });
+    const format = outputFormat(o);
+    print(format, created, columns);
+    // The commit trigger's secret is shown once, at creation: the table must not lose it.
+    if (format === 'table' && invocation().query === undefined && created.webhookSecret) {
+      process.stdout.write(`\nSource webhook: ${client.server.replace(/\/+$/, '')}${created.sourceWebhookPath ?? ''}\nWebhook secret (shown only now): ${created.webhookSecret}\n`);
+    }
   });
   withOutput(taskOptions(task.command('update').description('change a task'))).action(async (o: TaskOptions) => {
     const client = ApiClient.fromStoredLogin();
