@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import type { TaskRecord } from '../../tasks/task-store.js';
@@ -106,8 +107,10 @@ async function taskBody(client: ApiClient, given: TaskOptions, creating: boolean
   if (o.file && o.context && isRemoteContext(o.context)) {
     body.taskFilePath = o.file; // a file in the git / tarball source, as in ACR
   } else if (o.file) {
-    if (!existsSync(o.file)) throw new CliError(`task file "${o.file}" not found`);
-    body.taskFile = readFileSync(o.file, 'utf8');
+    // As `berth run -f` (and az acr run): a local file, or one inside the context folder.
+    const found = [o.file, ...(o.context && o.context !== '/dev/null' ? [join(o.context, o.file)] : [])].find((f) => existsSync(f));
+    if (!found) throw new CliError(`task file "${o.file}" not found`);
+    body.taskFile = readFileSync(found, 'utf8');
   }
   if (o.cmd) body.command = o.cmd;
   if (o.dockerfile) body.dockerfile = o.dockerfile;
