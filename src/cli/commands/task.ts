@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import type { TaskRecord } from '../../tasks/task-store.js';
@@ -7,6 +8,7 @@ import { ApiClient, CliError } from '../api-client.js';
 import { sourceFields } from '../source-context.js';
 import { isRemoteContext } from '../../tasks/sources/remote-source.js';
 import { outputFormat, print, printMessage, withOutput, type Column, isDataFormat } from '../output.js';
+import { invocation } from '../invocation.js';
 import { collect, finish, followRun, keyValues } from './runs.js';
 
 const columns: Column<TaskRecord>[] = [
@@ -105,8 +107,10 @@ async function taskBody(client: ApiClient, given: TaskOptions, creating: boolean
   if (o.file && o.context && isRemoteContext(o.context)) {
     body.taskFilePath = o.file; // a file in the git / tarball source, as in ACR
   } else if (o.file) {
-    if (!existsSync(o.file)) throw new CliError(`task file "${o.file}" not found`);
-    body.taskFile = readFileSync(o.file, 'utf8');
+    // As `berth run -f` (and az acr run): a local file, or one inside the context folder.
+    const found = [o.file, ...(o.context && o.context !== '/dev/null' ? [join(o.context, o.file)] : [])].find((f) => existsSync(f));
+    if (!found) throw new CliError(`task file "${o.file}" not found`);
+    body.taskFile = readFileSync(found, 'utf8');
   }
   if (o.cmd) body.command = o.cmd;
   if (o.dockerfile) body.dockerfile = o.dockerfile;
@@ -167,7 +171,13 @@ export function registerTaskCommands(program: Command): void {
 
   withOutput(taskOptions(task.command('create').description('create a task'))).action(async (o: TaskOptions) => {
     const client = ApiClient.fromStoredLogin();
-    print(outputFormat(o), await client.call<TaskRecord>('POST', '/api/v1/tasks', { name: o.name, ...(await taskBody(client, o, true)) }), columns);
+    const created = await client.call<TaskRecord & { webhookSecret?: string; sourceWebhookPath?: string }>('POST', '/api/v1/tasks', { name: o.name, ...(await taskBody(client, o, true)) });
+    const format = outputFormat(o);
+    print(format, created, columns);
+    // The commit trigger's secret is shown once, at creation: the table must not lose it.
+    if (format === 'table' && invocation().query === undefined && created.webhookSecret) {
+      process.stdout.write(`\nSource webhook: ${client.server.replace(/\/+$/, '')}${created.sourceWebhookPath ?? ''}\nWebhook secret (shown only now): ${created.webhookSecret}\n`);
+    }
   });
   withOutput(taskOptions(task.command('update').description('change a task'))).action(async (o: TaskOptions) => {
     const client = ApiClient.fromStoredLogin();

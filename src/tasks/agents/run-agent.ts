@@ -172,7 +172,7 @@ export class RunAgent {
     const spec = x.run.spec;
     const host = this.backend.registry().host;
     const vars = this.variables(x);
-    const tags = spec.tags.map((t) => this.qualify(renderRunTemplate(t, vars)));
+    const tags = spec.tags.map((t) => lowerCaseRepository(this.qualify(renderRunTemplate(t, vars))));
     x.temporaryImages = tags.length ? tags : [`berth-run-${x.run.id}:build`];
     const logins = await this.logins(x, tags.map((t) => splitReference(t)[0].slice(host.length + 1)));
     const buildArgs = Object.fromEntries(Object.entries(spec.buildArgs).map(([k, v]) => [k, renderRunTemplate(v, vars)]));
@@ -358,6 +358,18 @@ export class RunAgent {
     const hasRegistry = tag.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
     return hasRegistry ? tag : `${this.backend.registry().host}/${tag}`;
   }
+}
+
+/**
+ * Repository names are lower case (OCI distribution spec; the engine refuses others), tags are
+ * not: `--image YourApp:latest` (seed 000, as ACR users write it) pushes yourapp:latest.
+ */
+export function lowerCaseRepository(reference: string): string {
+  const slash = reference.indexOf('/');
+  const rest = reference.slice(slash + 1);
+  const at = rest.search(/[:@]/);
+  const repository = at < 0 ? rest : rest.slice(0, at);
+  return `${reference.slice(0, slash + 1)}${repository.toLowerCase()}${at < 0 ? '' : rest.slice(at)}`;
 }
 
 /** Repositories a `berth import` / `acr import` step writes to (its run token may push there). */
