@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { adminPassword, cliPath, repoRoot, startBerth, tempDir, type BerthProcess } from '../helpers/berth-process.js';
+import { publishBaseImage } from '../helpers/task-helpers.js';
 import { basicAuth } from '../helpers/oci-client.js';
 
 const configDir = tempDir('az-compat-config');
@@ -86,5 +87,20 @@ describe("az acr's global options: -r/--registry, -o and --query", () => {
     ok('task', 'credential', 'add', '-r', 'testacr', '-n', 'YourApp', '--login-server', 'upstream.example:5000', '-u', 'puller', '-p', 'secret-value', '--use-identity', '[system]');
     const servers = JSON.parse(ok('task', 'credential', 'list', '-r', 'testacr', '-n', 'YourApp', '-o', 'json', '--query', '[].loginServer')) as string[];
     assert.deepEqual(servers, ['upstream.example:5000']);
+  });
+
+  it('task logs without --run-id shows the latest run, of the registry or of a task (-n), as az acr task logs', async () => {
+    const base = await publishBaseImage(registryA);
+    ok('task', 'create', '-r', 'testacr', '-n', 'log-task', '--cmd', `${base} echo logs-marker-one`, '-c', '/dev/null');
+    ok('task', 'run', '-r', 'testacr', '-n', 'log-task');
+    ok('task', 'create', '-r', 'testacr', '-n', 'other-log-task', '--cmd', `${base} echo logs-marker-two`, '-c', '/dev/null');
+    ok('task', 'run', '-r', 'testacr', '-n', 'other-log-task');
+    assert.match(ok('task', 'logs', '-r', 'testacr'), /logs-marker-two/);
+    const ofTask = ok('task', 'logs', '-r', 'testacr', '-n', 'log-task');
+    assert.match(ofTask, /logs-marker-one/);
+    assert.doesNotMatch(ofTask, /logs-marker-two/);
+    const none = berthCli(['task', 'logs', '-r', 'teamacr', '-n', 'log-task']);
+    assert.notEqual(none.status, 0);
+    assert.match(none.stderr, /no run of task log-task/);
   });
 });

@@ -164,12 +164,23 @@ export function registerRunCommands(program: Command): void {
       ['ERROR', (r) => r.error],
     ]);
   });
-  task
-    .command('logs')
-    .description("a run's log (follows a live run)")
-    .requiredOption('--run-id <id>', 'run id')
-    .action(async (o: { runId: string }) => {
-      const response = await ApiClient.fromStoredLogin().raw('GET', `/api/v1/runs/${encodeURIComponent(o.runId)}/logs?follow=true`);
+  withOutput(
+    task
+      .command('logs')
+      .description("a run's log (follows a live run); without --run-id the latest run's, of a task with -n, as az acr task logs")
+      .option('--run-id <id>', 'run id')
+      .option('-n, --name <task>', 'the latest run of this task')
+      .option('--image <repo:tag>', 'the latest run that produced this image'),
+  ).action(async (o: { runId?: string; name?: string; image?: string }) => {
+      const client = ApiClient.fromStoredLogin();
+      let runId = o.runId;
+      if (!runId) {
+        const query = new URLSearchParams({ top: '1', ...(o.name ? { task: o.name } : {}), ...(o.image ? { image: o.image } : {}) });
+        const [latest] = await client.call<RunRecord[]>('GET', `/api/v1/runs?${query}`);
+        if (!latest) throw new CliError(`no run${o.name ? ` of task ${o.name}` : ''}${o.image ? ` producing ${o.image}` : ''} yet`);
+        runId = latest.id;
+      }
+      const response = await client.raw('GET', `/api/v1/runs/${encodeURIComponent(runId)}/logs?follow=true`);
       for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
     });
   withOutput(task.command('cancel-run').description('stop a run now').requiredOption('--run-id <id>', 'run id')).action(async (o: { runId: string; output?: string }) => {
