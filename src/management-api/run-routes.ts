@@ -103,7 +103,10 @@ export function runRoutes(app: FastifyInstance, runs: RunService, ctx: (request:
         },
       },
     },
-    async (request) => runs.list({ ...request.query, top: request.query.top ?? 15 }),
+    async (request) => {
+      const { task, ...rest } = request.query;
+      return runs.list({ ...rest, ...(task ? { taskName: task } : {}), top: request.query.top ?? 15 });
+    },
   );
   app.get<{ Params: { id: string } }>('/api/v1/runs/:id', { schema: { tags, params: idParams } }, async (request) => runs.get(request.params.id));
   app.post<{ Params: { id: string } }>('/api/v1/runs/:id/cancel', { schema: { tags, params: idParams } }, async (request) => runs.cancel(request.params.id));

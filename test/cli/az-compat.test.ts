@@ -99,6 +99,8 @@ describe("az acr's global options: -r/--registry, -o and --query", () => {
     const ofTask = ok('task', 'logs', '-r', 'testacr', '-n', 'log-task');
     assert.match(ofTask, /logs-marker-one/);
     assert.doesNotMatch(ofTask, /logs-marker-two/);
+    const listed = JSON.parse(ok('task', 'list-runs', '-r', 'testacr', '-n', 'log-task', '-o', 'json')) as Array<{ taskName: string }>;
+    assert.deepEqual(listed.map((r) => r.taskName), ['log-task'], 'list-runs -n shows that task\'s runs only');
     const none = berthCli(['task', 'logs', '-r', 'teamacr', '-n', 'log-task']);
     assert.notEqual(none.status, 0);
     assert.match(none.stderr, /no run of task log-task/);
