@@ -5,6 +5,12 @@ import { api } from '../helpers/management.js';
 import { OciClient } from '../helpers/oci-client.js';
 import { MisbehavingProxy } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/wait.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../helpers/berth-process.js';
+import { run } from '../helpers/commands.js';
+import { spawnTracked, stopProcess } from '../helpers/processes.js';
+import { buildUniqueImage, ensureBusyboxImage } from '../helpers/fixtures.js';
 
 /**
  * Base images in another registry (a second Berth, with auth, behind a proxy that counts and can
@@ -117,5 +123,42 @@ describe('upstream base images (polled)', () => {
     assert.equal(proxy.log.filter((e) => e.url === limitedPath).length, count, 'no request before the Retry-After');
     proxy.answer = null;
     assert.equal((await runsOf('limited-watcher')).length, 0);
+  });
+
+  it('polls CNCF Distribution too (Basic auth, htpasswd): a change runs the dependent once', async (t) => {
+    const dir = tempDir('poll-distribution');
+    writeFileSync(join(dir, 'htpasswd'), await run('htpasswd', ['-Bbn', 'distuser', 'dist-password']));
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const host = `127.0.0.1:${port}`;
+    writeFileSync(
+      join(dir, 'config.yml'),
+      `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: ${host}\nauth:\n  htpasswd:\n    realm: test\n    path: ${join(dir, 'htpasswd')}\n`,
+    );
+    const registry = spawnTracked('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore', unref: true });
+    t.after(() => stopProcess(registry));
+    await waitFor(async () => (await fetch(`http://${host}/v2/`).catch(() => null))?.status === 401, { what: `docker-registry to answer on ${host}`, timeoutMs: 30_000 });
+    // Distribution 2.8 takes no single-request blob uploads: skopeo pushes as any client would.
+    const push = async (image: string) => {
+      await run('skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', 'distuser:dist-password', `docker-daemon:${image}`, `docker://${host}/library/runtime:2`]);
+      const head = await fetch(`http://${host}/v2/library/runtime/manifests/2`, {
+        method: 'HEAD',
+        headers: { Authorization: `Basic ${Buffer.from('distuser:dist-password').toString('base64')}`, Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+      });
+      return { digest: head.headers.get('docker-content-digest')! };
+    };
+    const first = await push(await ensureBusyboxImage());
+    const created = await call('POST', '/api/v1/tasks', { name: 'dist-watcher', command: 'busybox true', watchImages: [`${host}/library/runtime:2`] });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal((await call('POST', '/api/v1/tasks/dist-watcher/credentials', { loginServer: host, username: 'distuser', password: 'dist-password' })).status, 201);
+    await waitFor(async () => (await basesOf('dist-watcher'))[0]?.checkedAt !== null, { what: 'the first poll of Distribution', timeoutMs: 30_000 });
+    assert.equal((await basesOf('dist-watcher'))[0]!.error, null);
+    await buildUniqueImage('berth-test/poll-runtime:2');
+    const second = await push('berth-test/poll-runtime:2');
+    assert.notEqual(second.digest, first.digest);
+    const [run1] = await waitFor(async () => {
+      const runs = await runsOf('dist-watcher');
+      return runs.length > 0 ? runs : null;
+    }, { what: 'the change in Distribution to queue a run', timeoutMs: 30_000 });
+    assert.deepEqual(run1!.imageUpdateTrigger!.images, [{ registry: host, repository: 'library/runtime', tag: '2', digest: second.digest, previousDigest: first.digest }]);
   });
 });
