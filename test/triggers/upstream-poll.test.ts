@@ -153,6 +153,7 @@ describe('upstream base images (polled)', () => {
     await waitFor(async () => (await basesOf('dist-watcher'))[0]?.checkedAt !== null, { what: 'the first poll of Distribution', timeoutMs: 30_000 });
     assert.equal((await basesOf('dist-watcher'))[0]!.error, null);
     await buildUniqueImage('berth-test/poll-runtime:2');
+    t.after(() => run('docker', ['rmi', 'berth-test/poll-runtime:2', 'berth-test/poll-runtime:2-base']).catch(() => undefined));
     const second = await push('berth-test/poll-runtime:2');
     assert.notEqual(second.digest, first.digest);
     const [run1] = await waitFor(async () => {
