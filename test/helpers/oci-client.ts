@@ -36,6 +36,21 @@ export function basicAuth(credentials: Credentials): string {
   return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
 }
 
+/**
+ * fetch, sent again once when the pooled connection it went out on had been closed by the server
+ * while this process could not notice (a test blocked in spawnSync for longer than the server's
+ * keep-alive). Only for idempotent methods: anything else would risk doing it twice.
+ */
+export async function fetchOnce(url: string, init: RequestInit & { method: string }): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (error) {
+    const code = (error as { cause?: { code?: string } }).cause?.code;
+    if (code !== 'UND_ERR_SOCKET' || !['GET', 'HEAD', 'PUT', 'DELETE'].includes(init.method)) throw error;
+    return fetch(url, init);
+  }
+}
+
 export class OciClient {
   /** Sends Basic credentials with every request, or none for an anonymous client. */
   constructor(
@@ -45,7 +60,7 @@ export class OciClient {
 
   request(method: string, path: string, init: { body?: Uint8Array | string; headers?: Record<string, string> } = {}): Promise<Response> {
     const headers: Record<string, string> = { ...(this.credentials ? { Authorization: basicAuth(this.credentials) } : {}), ...init.headers };
-    return fetch(this.base + path, { method, body: init.body as BodyInit | undefined, headers, redirect: 'manual' });
+    return fetchOnce(this.base + path, { method, body: init.body as BodyInit | undefined, headers, redirect: 'manual' });
   }
 
   async pushBlob(repository: string, data: Uint8Array | string): Promise<Descriptor> {
