@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every compiled test file with Node's test runner, each file in a `node --test` process of
-// its own (BERTH_TEST_CONCURRENCY at a time, default 2), prints each file's spec report as the
+// its own (BERTH_TEST_CONCURRENCY at a time, default 3), prints each file's spec report as the
 // file finishes, a table of files, then one closing line "N passed, N failed" (the runner's own
 // TAP counts, read back from a file per test file).
 //
@@ -50,7 +50,8 @@ if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const concurrency = Math.max(1, Number(process.env.BERTH_TEST_CONCURRENCY ?? '2'));
+// Three at a time: most files wait on containers, git, timers and polls far more than they compute.
+const concurrency = Math.max(1, Number(process.env.BERTH_TEST_CONCURRENCY ?? '3'));
 const reports = mkdtempSync(join(tmpdir(), 'berth-tests-'));
 const suiteStarted = Date.now();
 const name = (file) => relative(testRoot, file);
@@ -192,13 +193,18 @@ const suiteWatchdog = setTimeout(() => {
 }, SUITE_TIMEOUT_MS);
 
 // Longest first (by the last run's times, kept next to the build; new files count as long), so
-// the short files fill the lanes at the end instead of a long one starting last.
+// the short files fill the lanes at the end instead of a long one starting last. A fresh clone
+// (CI) has no last run: it takes the times of a full run recorded in scripts/test-durations.json.
 const timesFile = join(root, 'dist/test-durations.json');
+const recordedTimesFile = join(root, 'scripts/test-durations.json');
 let lastTimes = {};
-try {
-  lastTimes = JSON.parse(readFileSync(timesFile, 'utf8'));
-} catch {
-  // first run
+for (const file of [timesFile, recordedTimesFile]) {
+  try {
+    lastTimes = JSON.parse(readFileSync(file, 'utf8'));
+    break;
+  } catch {
+    // no such run
+  }
 }
 const queue = files
   .map((file, index) => ({ file, index, last: lastTimes[name(file)] ?? Infinity }))
