@@ -71,7 +71,8 @@ export function parseFilter(filter: string): PurgeFilter {
 
 /** The repository part, anchored as ACR anchors it (`^…$`); JavaScript regexes (lookarounds allowed). */
 export function repositoryMatcher(repositoryRegex: string): RegExp {
-  return compile(`^(?:${repositoryRegex})$`, repositoryRegex);
+  // Repository names are lowercase by the spec, so `YourApp` (seed 000, as ACR users write it) selects `yourapp`.
+  return compile(`^(?:${repositoryRegex})$`, repositoryRegex, 'i');
 }
 
 /** The tag parts of every filter naming one repository, OR'ed; unanchored, as in acr-cli. */
@@ -79,9 +80,9 @@ export function tagMatcher(tagRegexes: string[]): RegExp {
   return compile(tagRegexes.map((t) => `(?:${t})`).join('|'), tagRegexes.join('|'));
 }
 
-function compile(source: string, shown: string): RegExp {
+function compile(source: string, shown: string, flags = ''): RegExp {
   try {
-    return new RegExp(source);
+    return new RegExp(source, flags);
   } catch (error) {
     throw new PurgeArgumentError(`invalid regular expression "${shown}": ${(error as Error).message}`);
   }

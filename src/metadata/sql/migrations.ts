@@ -378,7 +378,6 @@ function lifecycle(dialect: SqlDialectName): Migration {
       await db.updateTable('manifests').set({ untagged_at: sql`updated_at` }).where(({ not, exists, selectFrom }) =>
         not(exists(selectFrom('tags').select('tags.name').whereRef('tags.repository', '=', 'manifests.repository').whereRef('tags.digest', '=', 'manifests.digest'))),
       ).execute();
-      await db.schema.createIndex('manifest_references_child').on('manifest_references').columns(['child_digest']).execute();
       await db.schema
         .createTable('gc_blob_reviews')
         .addColumn('digest', 'text', (c) => c.primaryKey())
