@@ -4,6 +4,7 @@ import { adminCredentials, serverForSuite, tempDir } from '../helpers/berth-proc
 import { api, tokenPassword, type CreatedToken } from '../helpers/management.js';
 import { mediaTypes } from '../helpers/oci-client.js';
 import { berthCliAsync } from '../helpers/task-helpers.js';
+import { waitFor } from '../helpers/wait.js';
 import { manifestStatus, purge, pushUntagged, tagsOf } from './lifecycle-helpers.js';
 
 const suite = serverForSuite();
@@ -41,6 +42,15 @@ describe('purge: the ACR defects, done right', () => {
     assert.equal(await manifestStatus(client, 'signed', goneSignature.digest), 404);
     const referrers = (await (await client.request('GET', `/v2/signed/referrers/${kept.digest}`)).json()) as { manifests: Array<{ digest: string }> };
     assert.deepEqual(referrers.manifests.map((m) => m.digest), [keptSignature.digest]);
+    // Deleted through the manifest service: journaled as manifest.deleted, which webhooks and the audit log read.
+    const audited = await waitFor(
+      async () => {
+        const entries = (await api<Array<{ detail: { digest: string } }>>(berth.url, adminCredentials, 'GET', '/api/v1/audit?kind=image.deleted&target=signed')).body;
+        return entries.length >= 2 ? entries : null;
+      },
+      { what: 'the purge deletions in the audit log' },
+    );
+    assert.deepEqual(audited.map((e) => e.detail.digest).sort(), [gone.digest, goneSignature.digest].sort());
   });
 
   it('deletes nothing with an absurdly large --ago (acr-cli#83, #560)', async () => {
