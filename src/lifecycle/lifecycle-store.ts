@@ -34,6 +34,8 @@ export interface StaleUpload {
 /** What purge, retention and the garbage collector read and write beyond the registry's own store. */
 export interface LifecycleStore {
   repositories(): Promise<string[]>;
+  /** Repositories holding a manifest untagged since before `cutoff` (what retention must look at). */
+  repositoriesWithUntagged(cutoff: string): Promise<string[]>;
   snapshot(repository: string): Promise<RepositorySnapshot>;
   /** For each blob, the (repository, manifest) pairs that reference it. */
   blobParents(digests: string[]): Promise<Map<string, Array<{ repository: string; digest: string }>>>;

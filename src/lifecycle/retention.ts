@@ -23,7 +23,9 @@ export function retentionHandler(store: LifecycleStore, purge: PurgeService, log
       if (policy.status !== 'enabled') return next;
       const cutoffMs = Date.now() - policy.days * 86_400_000;
       const plans = [];
-      for (const repository of await store.repositories()) {
+      // Only repositories with a manifest untagged long enough (an index on untagged_at): the
+      // cost follows what there is to delete, not the size of the registry.
+      for (const repository of await store.repositoriesWithUntagged(new Date(cutoffMs).toISOString())) {
         const plan = planRepository(await store.snapshot(repository), { tags: null, cutoffMs, keep: 0, untagged: false, untaggedOnly: true, untaggedAge: 'untagged' });
         if (plan.manifests.length > 0) plans.push(plan);
       }

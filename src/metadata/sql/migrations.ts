@@ -378,6 +378,7 @@ function lifecycle(dialect: SqlDialectName): Migration {
       await db.updateTable('manifests').set({ untagged_at: sql`updated_at` }).where(({ not, exists, selectFrom }) =>
         not(exists(selectFrom('tags').select('tags.name').whereRef('tags.repository', '=', 'manifests.repository').whereRef('tags.digest', '=', 'manifests.digest'))),
       ).execute();
+      await db.schema.createIndex('manifests_untagged').on('manifests').columns(['untagged_at']).execute();
       await db.schema
         .createTable('gc_blob_reviews')
         .addColumn('digest', 'text', (c) => c.primaryKey())

@@ -13,6 +13,11 @@ export class SqlLifecycleStore implements LifecycleStore {
     return (await this.db.selectFrom('repositories').select('name').orderBy('name').execute()).map((r) => r.name);
   }
 
+  async repositoriesWithUntagged(cutoff: string): Promise<string[]> {
+    const rows = await this.db.selectFrom('manifests').select('repository').distinct().where('untagged_at', 'is not', null).where('untagged_at', '<', cutoff).execute();
+    return rows.map((r) => r.repository);
+  }
+
   async snapshot(repository: string): Promise<RepositorySnapshot> {
     const [tags, manifests, references] = await Promise.all([
       this.db.selectFrom('tags').select(['name', 'digest', 'updated_at']).where('repository', '=', repository).execute(),

@@ -335,6 +335,7 @@ export class SqlMetadataStore implements MetadataStore {
         .execute();
       const tag = name(rows.map((r) => r.name));
       await trx.insertInto('tags').values({ repository, name: tag, digest, created_at: at, updated_at: at }).execute();
+      await trx.updateTable('manifests').set({ untagged_at: null }).where('repository', '=', repository).where('digest', '=', digest).execute();
       await appendJournal(trx, journal(tag, { mediaType: manifest.media_type, size: Number(manifest.size) }), at);
       return { tag };
     });
