@@ -90,10 +90,10 @@ export async function agentApi(app: FastifyInstance, options: AgentApiOptions): 
   app.get<RunRoute>('/api/v1/agent/:agent/runs/:id/context', { schema: { ...schema, params: runParams } }, async (request, reply) =>
     reply.type('application/x-tar').send(await backend.openContext(request.params.id, request.params.agent)),
   );
-  app.post<RunRoute & { Body: { pushRepositories: string[] } }>(
+  app.post<RunRoute & { Body: { pushRepositories: string[]; purgeRepositories?: string[] } }>(
     '/api/v1/agent/:agent/runs/:id/login',
-    { schema: { ...schema, params: runParams, body: { type: 'object', properties: { pushRepositories: { type: 'array', items: { type: 'string' } } }, required: ['pushRepositories'] } } },
-    async (request) => ({ login: await backend.issueLogin(request.params.id, request.params.agent, request.body.pushRepositories) }),
+    { schema: { ...schema, params: runParams, body: { type: 'object', properties: { pushRepositories: { type: 'array', items: { type: 'string' } }, purgeRepositories: { type: 'array', items: { type: 'string' } } }, required: ['pushRepositories'] } } },
+    async (request) => ({ login: await backend.issueLogin(request.params.id, request.params.agent, request.body.pushRepositories, request.body.purgeRepositories ?? []) }),
   );
   app.get<{ Params: { agent: string; id: string; name: string } }>(
     '/api/v1/agent/:agent/runs/:id/secrets/:name',

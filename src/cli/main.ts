@@ -14,6 +14,8 @@ import { registerTaskCommands } from './commands/task.js';
 import { registerSecretCommands } from './commands/secret.js';
 import { registerRepositoryCommands } from './commands/repository.js';
 import { registerNotifyCommand } from './commands/notify.js';
+import { registerPurgeCommand } from './commands/purge.js';
+import { registerGcCommands, registerRetentionCommands } from './commands/gc.js';
 import { CliError } from './api-client.js';
 import { setInvocation } from './invocation.js';
 import { berthVersion } from '../version.js';
@@ -35,6 +37,7 @@ registerScopeMapCommands(program);
 registerUserCommands(program);
 registerAdminCommands(program);
 registerConfigCommands(program);
+registerRetentionCommands(program);
 registerAuditCommands(program);
 registerWebhookCommands(program);
 registerImportCommands(program);
@@ -43,6 +46,8 @@ registerSecretCommands(program);
 registerRunCommands(program);
 registerRepositoryCommands(program);
 registerNotifyCommand(program);
+registerPurgeCommand(program);
+registerGcCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof CommanderError) process.exit(error.exitCode);

@@ -47,6 +47,8 @@ export interface Settings {
   taskImageAliases: Record<string, string>;
   /** Outbound requests made on a user's behalf (import, webhooks, task sources): added denies, exceptions. */
   egress: { deny: string[]; allow: string[] };
+  /** Online garbage collection (see docs/ARCHITECTURE.md, Garbage collection). */
+  gc: { graceSeconds: number; uploadMaxAgeSeconds: number; intervalSeconds: number };
 }
 
 /** Options as given on the command line; absent ones fall back to env, config file, defaults. */
@@ -87,6 +89,7 @@ interface ConfigFile {
   webhooks?: { initialBackoffMs?: number; maxBackoffMs?: number; giveUpAfterHours?: number };
   egress?: { deny?: string[] | string; allow?: string[] | string };
   triggers?: { basePollSeconds?: number };
+  gc?: { graceSeconds?: number; uploadMaxAgeSeconds?: number; intervalSeconds?: number };
 }
 
 export const defaultListen = '127.0.0.1:5000';
@@ -112,7 +115,7 @@ function readConfigFile(path: string): ConfigFile {
   const parsed: unknown = parseYaml(text);
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new SettingsError(`config file ${path} must be a YAML mapping`);
-  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'logFormat', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases', 'localAgent', 'agentKeyFile', 'runLeaseSeconds', 'publicUrl', 'http', 'egress', 'triggers']);
+  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'logFormat', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases', 'gc', 'localAgent', 'agentKeyFile', 'runLeaseSeconds', 'publicUrl', 'http', 'egress', 'triggers']);
   const unknown = Object.keys(parsed).filter((k) => !known.has(k));
   if (unknown.length > 0) throw new SettingsError(`config file ${path}: unknown keys ${unknown.join(', ')}`);
   return parsed as ConfigFile;
@@ -179,6 +182,14 @@ export function resolveSettings(overrides: SettingsOverrides, processEnv: NodeJS
     runLeaseSeconds: Math.max(3, number('run lease', env.BERTH_RUN_LEASE_SECONDS ?? file.runLeaseSeconds ?? 30)),
     taskImageAliases: Object.fromEntries(Object.entries(file.taskImageAliases ?? {}).map(([k, v]) => [k, String(v)])),
     triggers: { basePollSeconds: Math.max(1, number('base image poll interval', env.BERTH_BASE_POLL_SECONDS ?? file.triggers?.basePollSeconds ?? 300)) },
+    // 24 h (GitLab's review delay): a push may take that long between checking a layer and
+    // pushing the manifest that uses it, and a default must never break a slow push.
+    gc: {
+      graceSeconds: number('gc grace period', env.BERTH_GC_GRACE_SECONDS ?? file.gc?.graceSeconds ?? 86_400),
+      // Distribution's uploadpurging age (168 h): no resumable upload is cut sooner than there.
+      uploadMaxAgeSeconds: number('gc upload age', env.BERTH_GC_UPLOAD_MAX_AGE_SECONDS ?? file.gc?.uploadMaxAgeSeconds ?? 7 * 86_400),
+      intervalSeconds: Math.max(1, number('gc interval', env.BERTH_GC_INTERVAL_SECONDS ?? file.gc?.intervalSeconds ?? 3600)),
+    },
     egress: {
       deny: egressList('egress.deny', env.BERTH_EGRESS_DENY ?? file.egress?.deny),
       allow: egressList('egress.allow', env.BERTH_EGRESS_ALLOW ?? file.egress?.allow),
@@ -266,6 +277,7 @@ export function describeSettings(settings: Settings): Record<string, unknown> {
     taskImageAliases: settings.taskImageAliases,
     egress: { defaultDeny: defaultEgressDeny.map((d) => d.range), deny: settings.egress.deny, allow: settings.egress.allow },
     triggers: settings.triggers,
+    gc: settings.gc,
     agents: { local: settings.localAgent ? 'on' : 'off', leaseSeconds: settings.runLeaseSeconds, remote: settings.agentKey ? 'on (agent key set)' : 'off (no BERTH_AGENT_KEY)' },
   };
 }

@@ -22,6 +22,7 @@ import type { BodyIdlePolicy } from '../streams/request-body.js';
 import type { Identity } from '../auth/identity.js';
 import type { ManifestService } from '../registry/manifest-service.js';
 import { tagRoutes } from './tag-routes.js';
+import { lifecycleRoutes, type LifecycleRouteOptions } from './lifecycle-routes.js';
 
 export interface ManagementApiOptions {
   access: AccessManagement;
@@ -36,6 +37,7 @@ export interface ManagementApiOptions {
   /** Base images, source events and the push-webhook receiver. */
   triggers: Omit<TriggerRouteOptions, 'tasks'>;
   manifests: ManifestService;
+  lifecycle: Omit<LifecycleRouteOptions, 'mayDelete'>;
   version: string;
   bodyIdle: BodyIdlePolicy;
 }
@@ -266,6 +268,15 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
     if (!options.auth) return true;
     const identity = identities.get(request);
     return identity !== undefined && options.auth.authorizer.allows(identity, repository, 'push');
+  });
+
+  lifecycleRoutes(app, {
+    ...options.lifecycle,
+    mayDelete: async (request, repository) => {
+      if (!options.auth) return true;
+      const identity = identities.get(request);
+      return identity !== undefined && options.auth.authorizer.allows(identity, repository, 'delete');
+    },
   });
 
   // settings, keys, audit

@@ -82,6 +82,12 @@ export interface MetadataStore {
   /** Up to `limit` repositories that link the blob. */
   repositoriesWithBlob(digest: string, limit: number): Promise<string[]>;
   unlinkBlob(repository: string, digest: string): Promise<boolean>;
+  /**
+   * A blob is about to be used (uploaded, mounted, linked, HEAD-checked, referenced): a review
+   * pending for it is postponed and its mark cleared, so the collector never removes it. Called
+   * before the use reads the blob's link, so either the touch or the collector comes first.
+   */
+  touchBlobs(digests: string[]): Promise<void>;
 
   createUpload(session: UploadSession): Promise<void>;
   getUpload(id: string): Promise<UploadSession | null>;
@@ -113,7 +119,13 @@ export interface MetadataStore {
   /** Tags pointing at `digest`. */
   tagsOf(repository: string, digest: string): Promise<string[]>;
   getTag(repository: string, tag: string): Promise<TagRecord | null>;
-  deleteTag(repository: string, tag: string, journal?: JournalEntry[]): Promise<boolean>;
+  /** With `expectedDigest`, only while the tag still points there. */
+  deleteTag(repository: string, tag: string, journal?: JournalEntry[], expectedDigest?: string): Promise<boolean>;
+  /**
+   * Deletes a manifest only if nothing keeps it, checked in the deleting transaction: no tag, no
+   * parent index in the repository, no subject still present. False when kept or absent.
+   */
+  deleteManifestIfUnused(repository: string, digest: string, journal: JournalEntry[]): Promise<boolean>;
   /**
    * Points a new tag at a stored manifest, named by `name` from the repository's tags that start
    * with `namePrefix`, read in the same transaction as the write (so two callers never pick the

@@ -40,6 +40,9 @@ export class BlobService {
   async stat(repository: string, digest: string): Promise<BlobContent> {
     assertRepositoryName(repository);
     parseDigest(digest);
+    // Touch before reading the link: a client that hears "exists" may skip the upload, so the
+    // collector must not take the blob after this (see docs/ARCHITECTURE.md, Garbage collection).
+    await this.metadata.touchBlobs([digest]);
     const size = await this.metadata.linkedBlobSize(repository, digest);
     if (size !== null) return { size, open: (range) => this.blobs.read(digest, range) };
     // Manifests are content too; Distribution serves them on the blob endpoint, and so do we.
@@ -76,6 +79,7 @@ export class BlobService {
     assertRepositoryName(repository);
     parseDigest(digest);
     if (!isRepositoryName(from)) return false;
+    await this.metadata.touchBlobs([digest]);
     const size = await this.metadata.linkedBlobSize(from, digest);
     if (size === null || (await this.blobs.stat(digest)) === null) return false;
     await this.metadata.linkBlob(repository, digest, size);
@@ -152,6 +156,9 @@ export class BlobService {
       if (actual !== digest) {
         throw new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
       }
+      // Before the bytes move into place: a collector sweeping this digest right now finishes
+      // first (its transaction holds the row), and the file we then write stays.
+      await this.metadata.touchBlobs([digest]);
       await this.blobs.commitUpload(id, digest);
       await this.metadata.finishUpload(session, digest);
       this.runningHashes.delete(id);

@@ -45,6 +45,9 @@ export class ManifestService {
     if (ref.kind === 'digest' && digest !== ref.digest) {
       throw new RegistryError('DIGEST_INVALID', 'manifest digest does not match its content', { expected: ref.digest, actual: digest });
     }
+    // Referenced blobs are touched before their presence is checked, so a collector cannot
+    // remove one between the check and the manifest's transaction.
+    await this.metadata.touchBlobs(parsed.children.filter((c) => c.kind === 'blob').map((c) => c.digest));
     const missing = await this.metadata.missingChildren(repository, parsed.children);
     if (missing.length > 0) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `${missing[0]!.kind} unknown to registry`, { digest: missing[0]!.digest });
@@ -127,6 +130,27 @@ export class ManifestService {
       throw await this.unknown(repository, 'MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference });
     }
     this.events.committed();
+  }
+
+  /** Deletes a tag only while it still points at `digest` (purge acts on what it planned). */
+  async deleteTagIfAt(repository: string, tag: string, digest: string): Promise<boolean> {
+    const journal = [this.events.journalEntry('tag.deleted', { repository, tag })];
+    const deleted = await this.metadata.deleteTag(repository, tag, journal, digest);
+    if (deleted) this.events.committed();
+    return deleted;
+  }
+
+  /**
+   * Deletes an untagged manifest unless something keeps it (a tag, a parent index, a subject
+   * still present), checked in the deleting transaction; journaled as `manifest.deleted`.
+   */
+  async deleteIfUnused(repository: string, digest: string): Promise<boolean> {
+    const manifest = await this.metadata.getManifest(repository, digest);
+    if (!manifest) return false;
+    const journal = [this.events.journalEntry('manifest.deleted', { repository, digest, mediaType: manifest.mediaType, tags: [] })];
+    const deleted = await this.metadata.deleteManifestIfUnused(repository, digest, journal);
+    if (deleted) this.events.committed();
+    return deleted;
   }
 
   /**

@@ -22,16 +22,22 @@ import type { WorkHandler } from '../background/background-worker.js';
 
 export const housekeepingKind = 'run-housekeeping';
 
-/** Each run logs in to this registry with its own token: pull anywhere, push only its targets. */
-function runCredentials(management: AccessManagement | null): RunCredentialIssuer {
+/**
+ * Each run logs in to this registry with its own token: pull anywhere, push only its targets,
+ * delete only in the repositories its own purge steps' filters select when the run starts (a
+ * task is defined by an Owner, so this never exceeds what its author may do; see
+ * docs/ARCHITECTURE.md, Purge).
+ */
+function runCredentials(management: AccessManagement | null, purgeRepositories: (regexes: string[]) => Promise<string[]>): RunCredentialIssuer {
   const ctx = { actor: 'berth-agent', client: null };
   const name = (runId: string) => `berth-run-${runId}`;
   return {
-    async issue(runId, pushRepositories, ttlSeconds) {
+    async issue(runId, pushRepositories, ttlSeconds, purgeRegexes) {
       if (!management) return null;
       const rules = [
         { repository: '*', actions: ['content/read' as const] },
         ...[...new Set(pushRepositories)].map((repository) => ({ repository, actions: ['content/read' as const, 'content/write' as const] })),
+        ...(await purgeRepositories(purgeRegexes)).map((repository) => ({ repository, actions: ['content/read' as const, 'content/delete' as const, 'metadata/read' as const] })),
       ];
       const token = await management.createToken(ctx, { name: name(runId), rules, expiresAt: new Date(Date.now() + ttlSeconds * 1000).toISOString() });
       return { username: token.name, password: token.credentials.passwords[0]!.value! };
@@ -70,6 +76,7 @@ export function composeTasks(options: {
   log: FastifyBaseLogger;
   runRegistryHost: () => string;
   egress: EgressPolicy;
+  purgeRepositories: (regexes: string[]) => Promise<string[]>;
 }): TaskComponents {
   const { settings, db, events, accessControl, log } = options;
   const { cipher, generatedFile } = SecretCipher.fromSettings({ keyText: settings.secretKey, keyFile: settings.secretKeyFile, dataDir: settings.dataDir });
@@ -86,7 +93,7 @@ export function composeTasks(options: {
     runStore,
     runs,
     contexts,
-    runCredentials(accessControl.http ? accessControl.management : null),
+    runCredentials(accessControl.http ? accessControl.management : null, options.purgeRepositories),
     { secret: (name) => secrets.reveal(name), taskLogins: (name) => tasks.logins(name), imageAliases: settings.taskImageAliases },
     () => ({ host: options.runRegistryHost(), scheme: settings.tls ? 'https' : 'http' }),
     settings.runLeaseSeconds,

@@ -28,6 +28,7 @@ import { taskDefinitionBases } from '../triggers/task-definition-bases.js';
 import { createHttpApp } from './http-app.js';
 import type { BodyIdlePolicy } from '../streams/request-body.js';
 import { EgressPolicy } from '../network/egress.js';
+import { composeLifecycle } from './compose-lifecycle.js';
 
 export interface BerthServer {
   app: FastifyInstance;
@@ -104,7 +105,17 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     const port = boundAddress.split(':').pop();
     return ['0.0.0.0', '::', 'localhost'].includes(settings.host) || settings.host.startsWith('127.') ? `127.0.0.1:${port}` : boundAddress;
   };
-  const { runs, tasks, secrets, agent, agentBackend, housekeeping, taskStore, runStore } = composeTasks({ settings, db, events, accessControl, log: app.log, runRegistryHost, egress });
+  const lifecycle = composeLifecycle({ settings, db, metadata, blobStore, manifests, registry: metrics.registry, log: app.log });
+  const { runs, tasks, secrets, agent, agentBackend, housekeeping, taskStore, runStore } = composeTasks({
+    settings,
+    db,
+    events,
+    accessControl,
+    log: app.log,
+    runRegistryHost,
+    egress,
+    purgeRepositories: lifecycle.repositoriesMatching,
+  });
   const localRegistries = () => [...new Set([...selfHosts(), runRegistryHost(), ...(settings.publicUrl ? [settings.publicUrl.host] : [])])];
   const background = await composeBackground({
     settings,
@@ -124,7 +135,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
       gitToken: (name) => tasks.gitAccessToken(name),
       log: (message, details) => app.log.warn(details, message),
     }),
-    handlers: [housekeeping],
+    handlers: [housekeeping, ...lifecycle.handlers],
   });
   await app.register(agentApi, { backend: agentBackend, agentKey: settings.agentKey });
   await app.register(managementApi, {
@@ -138,6 +149,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     secrets,
     triggers: { bases: background.bases, sourceEvents: background.sourceEvents, commits: background.commits },
     manifests,
+    lifecycle: { purge: lifecycle.purge, store: lifecycle.store, collector: lifecycle.collector },
     version: berthVersion,
     bodyIdle,
   });

@@ -1,4 +1,4 @@
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { SqlDialectName } from './schema.js';
 
 /**
@@ -363,6 +363,49 @@ function backgroundWorkAndTriggers(dialect: SqlDialectName): Migration {
   };
 }
 
+/**
+ * Lifecycle: when a manifest lost its last tag (retention counts from then), the garbage
+ * collector's review queue of blobs (one row per digest: queued by deletes, unlinks and uploads,
+ * postponed by every touch) and the record of its runs.
+ */
+function lifecycle(dialect: SqlDialectName): Migration {
+  const serialType = dialect === 'postgres' ? 'bigserial' : 'integer';
+  const serial = (c: any) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement());
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('manifests').addColumn('untagged_at', 'text').execute();
+      // Manifests untagged before this migration count from their last update.
+      await db.updateTable('manifests').set({ untagged_at: sql`updated_at` }).where(({ not, exists, selectFrom }) =>
+        not(exists(selectFrom('tags').select('tags.name').whereRef('tags.repository', '=', 'manifests.repository').whereRef('tags.digest', '=', 'manifests.digest'))),
+      ).execute();
+      await db.schema.createIndex('manifests_untagged').on('manifests').columns(['untagged_at']).execute();
+      await db.schema
+        .createTable('gc_blob_reviews')
+        .addColumn('digest', 'text', (c) => c.primaryKey())
+        .addColumn('due_from', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('claimed_by', 'text')
+        .addColumn('claimed_until', 'text')
+        .execute();
+      await db.schema.createIndex('gc_blob_reviews_due').on('gc_blob_reviews').columns(['due_from']).execute();
+      await db.schema
+        .createTable('gc_runs')
+        .addColumn('id', serialType, serial)
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('finished_at', 'text', (c) => c.notNull())
+        .addColumn('trigger', 'text', (c) => c.notNull())
+        .addColumn('dry_run', 'integer', (c) => c.notNull())
+        .addColumn('candidates', 'integer', (c) => c.notNull())
+        .addColumn('blobs_deleted', 'integer', (c) => c.notNull())
+        .addColumn('bytes_freed', 'bigint', (c) => c.notNull())
+        .addColumn('uploads_deleted', 'integer', (c) => c.notNull())
+        .addColumn('duration_ms', 'integer', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 class InCodeMigrations implements MigrationProvider {
   constructor(private readonly dialect: SqlDialectName) {}
   async getMigrations(): Promise<Record<string, Migration>> {
@@ -378,6 +421,7 @@ class InCodeMigrations implements MigrationProvider {
       '0009_run_secrets': runSecrets(),
       '0010_event_journal': eventJournal(this.dialect),
       '0011_background_work_and_triggers': backgroundWorkAndTriggers(this.dialect),
+      '0013_lifecycle': lifecycle(this.dialect),
     };
   }
 }

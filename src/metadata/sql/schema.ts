@@ -35,6 +35,8 @@ export interface ManifestsTable {
   platform_variant: string | null;
   created_at: string;
   updated_at: string;
+  /** When its last tag went (or when it was pushed without one); null while tagged. */
+  untagged_at: string | null;
 }
 
 export interface ManifestReferencesTable {
@@ -239,7 +241,33 @@ export interface SecretsTable {
   updated_at: string;
 }
 
+export interface GcBlobReviewsTable {
+  digest: string;
+  /** Reviewable once this is older than the grace period; every touch moves it to now. */
+  due_from: string;
+  /** Bumped by every touch: a review that saw another version does not delete. */
+  version: number;
+  reason: string;
+  claimed_by: string | null;
+  claimed_until: string | null;
+}
+
+export interface GcRunsTable {
+  id: Generated<number>;
+  started_at: string;
+  finished_at: string;
+  trigger: string;
+  dry_run: number;
+  candidates: number;
+  blobs_deleted: number;
+  bytes_freed: number;
+  uploads_deleted: number;
+  duration_ms: number;
+}
+
 export interface Database {
+  gc_blob_reviews: GcBlobReviewsTable;
+  gc_runs: GcRunsTable;
   work_items: WorkItemsTable;
   task_base_images: TaskBaseImagesTable;
   source_events: SourceEventsTable;

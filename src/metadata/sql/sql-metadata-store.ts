@@ -12,6 +12,7 @@ import type {
   UploadSession,
 } from '../metadata-store.js';
 import type { Database, ManifestsTable } from './schema.js';
+import { queueBlobReviews, touchBlobReviews } from './gc-review-queue.js';
 
 const now = (): string => new Date().toISOString();
 
@@ -31,13 +32,18 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async linkBlob(repository: string, digest: string, size: number): Promise<void> {
-    await this.db.transaction().execute((trx) => insertBlobLink(trx, repository, digest, size));
+    await this.db.transaction().execute(async (trx) => {
+      await insertBlobLink(trx, repository, digest, size);
+      // A link no manifest comes to use (an abandoned push) is garbage after the grace period.
+      await queueBlobReviews(trx, [digest], 'linked');
+    });
   }
 
   async finishUpload(session: UploadSession, digest: string): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await insertBlobLink(trx, session.repository, digest, session.size);
       await trx.deleteFrom('uploads').where('id', '=', session.id).execute();
+      await queueBlobReviews(trx, [digest], 'uploaded');
     });
   }
 
@@ -58,12 +64,17 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async unlinkBlob(repository: string, digest: string): Promise<boolean> {
-    const result = await this.db
-      .deleteFrom('repository_blobs')
-      .where('repository', '=', repository)
-      .where('digest', '=', digest)
-      .executeTakeFirst();
-    return result.numDeletedRows > 0n;
+    return this.db.transaction().execute(async (trx) => {
+      const result = await trx.deleteFrom('repository_blobs').where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
+      if (result.numDeletedRows === 0n) return false;
+      await queueBlobReviews(trx, [digest], 'unlinked');
+      return true;
+    });
+  }
+
+  async touchBlobs(digests: string[]): Promise<void> {
+    if (digests.length === 0) return;
+    await touchBlobReviews(this.db, digests);
   }
 
   async createUpload(session: UploadSession): Promise<void> {
@@ -158,6 +169,7 @@ export class SqlMetadataStore implements MetadataStore {
           platform_variant: manifest.platform?.variant ?? null,
           created_at: at,
           updated_at: at,
+          untagged_at: tag === null ? at : null,
         })
         .onConflict((oc) => oc.columns(['repository', 'digest']).doUpdateSet({ updated_at: at }))
         .executeTakeFirst();
@@ -182,6 +194,8 @@ export class SqlMetadataStore implements MetadataStore {
               .where('tags.digest', '!=', digest),
           )
           .execute();
+        await trx.updateTable('manifests').set({ untagged_at: null }).where('repository', '=', repository).where('digest', '=', digest).execute();
+        if (previousTagDigest) await markIfUntagged(trx, repository, previousTagDigest, at);
       }
       await trx.updateTable('repositories').set({ updated_at: at }).where('name', '=', repository).execute();
       if (journal) await appendJournal(trx, journal(previousTagDigest), at);
@@ -212,6 +226,7 @@ export class SqlMetadataStore implements MetadataStore {
 
   async deleteManifest(repository: string, digest: string, journal: JournalEntry[] = []): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
+      await queueChildBlobs(trx, repository, digest);
       await trx.deleteFrom('tags').where('repository', '=', repository).where('digest', '=', digest).execute();
       await trx
         .deleteFrom('manifest_references')
@@ -255,12 +270,45 @@ export class SqlMetadataStore implements MetadataStore {
     return row ? { name: row.name, digest: row.digest, createdAt: row.created_at, updatedAt: row.updated_at } : null;
   }
 
-  async deleteTag(repository: string, tag: string, journal: JournalEntry[] = []): Promise<boolean> {
+  async deleteTag(repository: string, tag: string, journal: JournalEntry[] = [], expectedDigest?: string): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
-      const result = await trx.deleteFrom('tags').where('repository', '=', repository).where('name', '=', tag).executeTakeFirst();
-      const deleted = result.numDeletedRows > 0n;
-      if (deleted) await appendJournal(trx, journal, now());
-      return deleted;
+      const row = await trx.selectFrom('tags').select('digest').where('repository', '=', repository).where('name', '=', tag).executeTakeFirst();
+      // A tag that moved since the caller looked (a purge plan) is not the tag it meant.
+      if (!row || (expectedDigest !== undefined && row.digest !== expectedDigest)) return false;
+      await trx.deleteFrom('tags').where('repository', '=', repository).where('name', '=', tag).execute();
+      const at = now();
+      await markIfUntagged(trx, repository, row.digest, at);
+      await appendJournal(trx, journal, at);
+      return true;
+    });
+  }
+
+  async deleteManifestIfUnused(repository: string, digest: string, journal: JournalEntry[]): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const manifest = await trx.selectFrom('manifests').select('subject_digest').where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
+      if (!manifest) return false;
+      // Checked in the deleting transaction, so a tag, a parent index or a subject that came
+      // back since the plan was made keeps the manifest (protected by construction).
+      const tagged = await trx.selectFrom('tags').select('name').where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
+      if (tagged) return false;
+      const parent = await trx
+        .selectFrom('manifest_references as r')
+        .innerJoin('manifests as m', (j) => j.onRef('m.repository', '=', 'r.repository').onRef('m.digest', '=', 'r.parent_digest'))
+        .select('r.parent_digest')
+        .where('r.repository', '=', repository)
+        .where('r.child_digest', '=', digest)
+        .where('r.child_kind', '=', 'manifest')
+        .executeTakeFirst();
+      if (parent) return false;
+      if (manifest.subject_digest) {
+        const subject = await trx.selectFrom('manifests').select('digest').where('repository', '=', repository).where('digest', '=', manifest.subject_digest).executeTakeFirst();
+        if (subject) return false;
+      }
+      await queueChildBlobs(trx, repository, digest);
+      await trx.deleteFrom('manifest_references').where('repository', '=', repository).where('parent_digest', '=', digest).execute();
+      await trx.deleteFrom('manifests').where('repository', '=', repository).where('digest', '=', digest).execute();
+      await appendJournal(trx, journal, now());
+      return true;
     });
   }
 
@@ -287,6 +335,7 @@ export class SqlMetadataStore implements MetadataStore {
         .execute();
       const tag = name(rows.map((r) => r.name));
       await trx.insertInto('tags').values({ repository, name: tag, digest, created_at: at, updated_at: at }).execute();
+      await trx.updateTable('manifests').set({ untagged_at: null }).where('repository', '=', repository).where('digest', '=', digest).execute();
       await appendJournal(trx, journal(tag, { mediaType: manifest.media_type, size: Number(manifest.size) }), at);
       return { tag };
     });
@@ -363,6 +412,24 @@ async function insertBlobLink(trx: Kysely<Database>, repository: string, digest:
     .values({ repository, digest, created_at: at })
     .onConflict((oc) => oc.columns(['repository', 'digest']).doNothing())
     .execute();
+}
+
+/** Sets when a manifest lost its last tag (retention counts from then). */
+async function markIfUntagged(trx: Kysely<Database>, repository: string, digest: string, at: string): Promise<void> {
+  const still = await trx.selectFrom('tags').select('name').where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
+  if (!still) await trx.updateTable('manifests').set({ untagged_at: at }).where('repository', '=', repository).where('digest', '=', digest).execute();
+}
+
+/** A deleted manifest's blobs go to the collector's review queue (the cost follows the garbage). */
+async function queueChildBlobs(trx: Kysely<Database>, repository: string, digest: string): Promise<void> {
+  const rows = await trx
+    .selectFrom('manifest_references')
+    .select('child_digest')
+    .where('repository', '=', repository)
+    .where('parent_digest', '=', digest)
+    .where('child_kind', '=', 'blob')
+    .execute();
+  await queueBlobReviews(trx, rows.map((r) => r.child_digest), 'manifest-deleted');
 }
 
 async function ensureRepository(trx: Kysely<Database>, name: string, at: string): Promise<void> {

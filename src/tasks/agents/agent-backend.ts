@@ -37,7 +37,8 @@ export interface AgentBackend {
   appendLog(runId: string, agent: string, text: string): Promise<void>;
   openContext(runId: string, agent: string): Promise<Readable>;
   /** A short-lived registry login for the run: pull anywhere, push to `pushRepositories`. */
-  issueLogin(runId: string, agent: string, pushRepositories: string[]): Promise<{ username: string; password: string } | null>;
+  /** `purgeRepositories`: the repository regexes of the run's purge steps (delete rights there). */
+  issueLogin(runId: string, agent: string, pushRepositories: string[], purgeRepositories?: string[]): Promise<{ username: string; password: string } | null>;
   /** A value from the secret store that the run's task file names. */
   secret(runId: string, agent: string, name: string): Promise<string>;
   /** The run's task credentials for other registries. */

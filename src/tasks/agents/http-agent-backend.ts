@@ -60,8 +60,8 @@ export class HttpAgentBackend implements AgentBackend {
     return Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
   }
 
-  async issueLogin(runId: string, agent: string, pushRepositories: string[]): Promise<{ username: string; password: string } | null> {
-    const body = (await (await this.call('POST', `${this.run(agent, runId)}/login`, { pushRepositories })).json()) as { login: { username: string; password: string } | null };
+  async issueLogin(runId: string, agent: string, pushRepositories: string[], purgeRepositories: string[] = []): Promise<{ username: string; password: string } | null> {
+    const body = (await (await this.call('POST', `${this.run(agent, runId)}/login`, { pushRepositories, purgeRepositories })).json()) as { login: { username: string; password: string } | null };
     return body.login;
   }
 

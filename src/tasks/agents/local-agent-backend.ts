@@ -8,7 +8,7 @@ import type { AgentBackend, ClaimedRun, RunOutcome, RunProgress } from './agent-
 
 /** Short-lived registry credentials for one run, limited to what it needs. */
 export interface RunCredentialIssuer {
-  issue(runId: string, pushRepositories: string[], ttlSeconds: number): Promise<{ username: string; password: string } | null>;
+  issue(runId: string, pushRepositories: string[], ttlSeconds: number, purgeRepositories: string[]): Promise<{ username: string; password: string } | null>;
   revoke(runId: string): Promise<void>;
 }
 
@@ -69,9 +69,9 @@ export class LocalAgentBackend implements AgentBackend {
     return this.contexts.open(run.spec.contextId);
   }
 
-  async issueLogin(runId: string, agent: string, pushRepositories: string[]): Promise<{ username: string; password: string } | null> {
+  async issueLogin(runId: string, agent: string, pushRepositories: string[], purgeRepositories: string[] = []): Promise<{ username: string; password: string } | null> {
     const run = await this.held(runId, agent);
-    return this.credentials.issue(runId, pushRepositories, run.timeoutSeconds + 300);
+    return this.credentials.issue(runId, pushRepositories, run.timeoutSeconds + 300, purgeRepositories);
   }
 
   async secret(runId: string, agent: string, name: string): Promise<string> {

@@ -12,6 +12,7 @@ import { executeTask } from '../task-executor.js';
 import { RunLog } from '../run-log.js';
 import type { AgentBackend, ClaimedRun } from './agent-backend.js';
 import { runBerthCli } from './berth-cli.js';
+import { purgeRepositoryRegexes } from '../../lifecycle/purge-options.js';
 import { fetchSource, parseSourceLocation, type FetchedSource } from '../sources/remote-source.js';
 import type { Readable } from 'node:stream';
 import { defaultPlatform, normalizePlatform, platformParts } from '../platform.js';
@@ -233,7 +234,7 @@ export class RunAgent {
       ...[...rendered.matchAll(new RegExp(`${host.replace(/[.]/g, '\\.')}/([a-z0-9._/-]+?)(?=[:@\\s"]|$)`, 'g'))].map((m) => m[1]!),
       ...importTargets(task.steps.map((s) => s.cmd)),
     ];
-    const logins = await this.logins(x, pushRepositories);
+    const logins = await this.logins(x, pushRepositories, purgeTargets(task.steps.map((s) => s.cmd)));
     if (spec.contextId || spec.contextUrl) await this.runner.loadWorkspace(x.env, await this.openSource(x));
     const outcome = await executeTask(task, {
       runner: this.runner,
@@ -287,8 +288,14 @@ export class RunAgent {
   private async command(x: Execution): Promise<string | null> {
     if (x.run.spec.kind !== 'cmd') throw new Error('not a command');
     const words = shellWords(renderRunTemplate(x.run.spec.command, this.variables(x)));
-    const logins = await this.logins(x, []);
+    const logins = await this.logins(x, importTargets([words.join(' ')]), purgeTargets([words.join(' ')]));
     const hasContext = Boolean(x.run.spec.contextId || x.run.spec.contextUrl);
+    const { host, scheme } = this.backend.registry();
+    // `berth run --cmd "acr purge ..." /dev/null`: the built-in, as in a task file's cmd step.
+    if (words[0] === 'berth' || words[0] === 'acr') {
+      const code = await this.step(x, 'cmd', () => runBerthCli(words.slice(1), `${scheme}://${host}`, logins.find((l) => l.server === host) ?? null, x.logger.sink, x.signal));
+      return code === 0 ? null : `the command exited with ${code}`;
+    }
     const exitCode = await this.step(x, 'cmd', async () => {
       const context = hasContext ? await this.openSource(x) : null;
       return this.runner.run(x.env, { image: words[0]!, args: words.slice(1), context, env: [], logins }, x.logger.sink, x.signal);
@@ -297,8 +304,8 @@ export class RunAgent {
   }
 
   /** This registry's run token first, then the task's credentials for other registries (masked). */
-  private async logins(x: Execution, pushRepositories: string[]): Promise<RegistryLogin[]> {
-    const login = await this.backend.issueLogin(x.run.id, this.id, pushRepositories);
+  private async logins(x: Execution, pushRepositories: string[], purgeRepositories: string[] = []): Promise<RegistryLogin[]> {
+    const login = await this.backend.issueLogin(x.run.id, this.id, pushRepositories, purgeRepositories);
     const others = await this.backend.taskLogins(x.run.id, this.id);
     for (const other of others) x.logger.mask(other.password);
     return [...(login ? [{ server: this.backend.registry().host, ...login }] : []), ...others];
@@ -391,6 +398,14 @@ function importTargets(commands: string[]): string[] {
     }
   }
   return repositories;
+}
+
+/** The repository regexes of `berth purge` / `acr purge` steps (their run token may delete there). */
+function purgeTargets(commands: string[]): string[] {
+  return commands.flatMap((command) => {
+    const words = command ? shellWords(command) : [];
+    return ['berth', 'acr'].includes(words[0] ?? '') && words[1] === 'purge' ? purgeRepositoryRegexes(words.slice(2)) : [];
+  });
 }
 
 /** `{{.Run.TriggerImage}}` / `{{.Run.TriggerTag}}`: the image update (or new tag) that queued the run. */

@@ -1,0 +1,59 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { planRepository, type PlanRules, type RepositorySnapshot, type SnapshotManifest } from '../../src/lifecycle/purge-plan.js';
+
+const old = '2020-01-01T00:00:00.000Z';
+const manifest = (digest: string, extra: Partial<SnapshotManifest> = {}): SnapshotManifest => ({
+  digest,
+  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  size: 100,
+  updatedAt: old,
+  untaggedAt: old,
+  subject: null,
+  childManifests: [],
+  blobs: [],
+  ...extra,
+});
+const rules = (extra: Partial<PlanRules> = {}): PlanRules => ({ tags: /.*/, cutoffMs: Date.now(), keep: 0, untagged: true, untaggedOnly: false, untaggedAge: 'updated', ...extra });
+
+describe('purge plans, protected by construction', () => {
+  it('an index that stays keeps its children, recursively; one that goes takes them, parents first', () => {
+    const snapshot: RepositorySnapshot = {
+      repository: 'r',
+      tags: [{ name: 'keep', digest: 'kept-index', updatedAt: new Date().toISOString() }],
+      manifests: [
+        manifest('kept-index', { childManifests: ['nested-index'] }),
+        manifest('nested-index', { childManifests: ['child-a'] }),
+        manifest('child-a'),
+        manifest('gone-index', { childManifests: ['child-b'] }),
+        manifest('child-b'),
+      ],
+    };
+    const plan = planRepository(snapshot, rules({ tags: /^nothing$/ }));
+    assert.deepEqual(plan.manifests.map((m) => m.digest), ['gone-index', 'child-b']);
+  });
+
+  it('referrers follow their subject, even when young; a referrer of a kept subject stays even when old', () => {
+    const young = new Date(Date.now() + 60_000).toISOString();
+    const snapshot: RepositorySnapshot = {
+      repository: 'r',
+      tags: [{ name: 'v1', digest: 'kept', updatedAt: young }],
+      manifests: [manifest('kept'), manifest('kept-sig', { subject: 'kept' }), manifest('gone'), manifest('gone-sbom', { subject: 'gone', updatedAt: young }), manifest('orphan-sig', { subject: 'absent' })],
+    };
+    const plan = planRepository(snapshot, rules({ tags: /^nothing$/ }));
+    assert.deepEqual(plan.manifests.map((m) => m.digest), ['gone', 'orphan-sig', 'gone-sbom']);
+  });
+
+  it('--untagged-only --keep N keeps the N newest untagged manifests', () => {
+    const at = (m: number) => new Date(Date.UTC(2020, 0, 1, 0, m)).toISOString();
+    const snapshot: RepositorySnapshot = { repository: 'r', tags: [], manifests: [1, 2, 3, 4].map((m) => manifest(`m${m}`, { updatedAt: at(m) })) };
+    const plan = planRepository(snapshot, rules({ untaggedOnly: true, untagged: false, tags: null, keep: 2 }));
+    assert.deepEqual(plan.manifests.map((m) => m.digest).sort(), ['m1', 'm2']);
+  });
+
+  it('nothing is older than a cutoff before every push', () => {
+    const snapshot: RepositorySnapshot = { repository: 'r', tags: [{ name: 'a', digest: 'm', updatedAt: old }], manifests: [manifest('m'), manifest('n')] };
+    const plan = planRepository(snapshot, rules({ cutoffMs: Date.now() - 150 * 365.25 * 86_400_000 }));
+    assert.deepEqual(plan, { repository: 'r', tags: [], manifests: [] });
+  });
+});
