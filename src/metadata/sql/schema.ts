@@ -5,6 +5,10 @@ export interface RepositoriesTable {
   name: string;
   created_at: string;
   updated_at: string;
+  delete_enabled: Generated<number>;
+  write_enabled: Generated<number>;
+  read_enabled: Generated<number>;
+  list_enabled: Generated<number>;
 }
 
 export interface BlobsTable {
@@ -35,6 +39,12 @@ export interface ManifestsTable {
   platform_variant: string | null;
   created_at: string;
   updated_at: string;
+  delete_enabled: Generated<number>;
+  write_enabled: Generated<number>;
+  read_enabled: Generated<number>;
+  list_enabled: Generated<number>;
+  last_pulled_at: Generated<string | null>;
+  pull_count: Generated<number>;
 }
 
 export interface ManifestReferencesTable {
@@ -50,6 +60,12 @@ export interface TagsTable {
   digest: string;
   created_at: string;
   updated_at: string;
+  delete_enabled: Generated<number>;
+  write_enabled: Generated<number>;
+  read_enabled: Generated<number>;
+  list_enabled: Generated<number>;
+  last_pulled_at: Generated<string | null>;
+  pull_count: Generated<number>;
 }
 
 export interface UploadsTable {
