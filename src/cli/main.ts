@@ -13,6 +13,7 @@ import { registerRunCommands } from './commands/runs.js';
 import { registerTaskCommands } from './commands/task.js';
 import { registerSecretCommands } from './commands/secret.js';
 import { registerRepositoryCommands } from './commands/repository.js';
+import { registerManifestCommands } from './commands/manifest.js';
 import { registerNotifyCommand } from './commands/notify.js';
 import { CliError } from './api-client.js';
 import { setInvocation } from './invocation.js';
@@ -42,6 +43,7 @@ registerTaskCommands(program);
 registerSecretCommands(program);
 registerRunCommands(program);
 registerRepositoryCommands(program);
+registerManifestCommands(program);
 registerNotifyCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
