@@ -137,6 +137,30 @@ describe('ACR data API (/acr/v1)', () => {
     assert.equal(listed.pullCount, 3);
   });
 
+  it('pulls counted but not yet flushed are written at shutdown and survive a restart', async () => {
+    const own = await startBerth();
+    try {
+      const c = new OciClient(own.url);
+      const { digest } = await c.pushImage('data/restart', 'v1');
+      for (let i = 0; i < 5; i++) assert.equal((await c.request('GET', '/v2/data/restart/manifests/v1')).status, 200);
+      assert.equal((await c.request('GET', `/v2/data/restart/manifests/${digest}`)).status, 200);
+      // Stopped at once: whether or not the timed flush has run, close flushes the rest.
+      assert.equal(await own.stop(), 0);
+      const again = await startBerth({ dataDir: own.dataDir });
+      try {
+        const c2 = new OciClient(again.url);
+        const tag = (await get<{ tag: Tag }>('/acr/v1/data/restart/_tags/v1', c2)).body.tag;
+        const manifest = (await get<{ manifest: Manifest }>(`/acr/v1/data/restart/_manifests/${digest}`, c2)).body.manifest;
+        assert.equal(tag.pullCount, 5);
+        assert.equal(manifest.pullCount, 6);
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      await own.stop();
+    }
+  });
+
   it('DELETE by tag deletes the manifest and reports every tag; DELETE of a tag only untags', async () => {
     const { digest } = await client.pushImage('data/del', 'one');
     const manifest = (await get<{ manifest: Manifest }>(`/acr/v1/data/del/_manifests/${digest}`)).body.manifest;
