@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RegistryError } from '../registry/errors.js';
-import type { RegistryAccess } from '../registry-api/access.js';
+import type { AccessNeed, RegistryAccess } from '../registry-api/access.js';
 import type { RegistryRoute } from '../registry-api/routes.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { currentRequestContext } from '../events/request-context.js';
@@ -143,7 +143,7 @@ export async function liveIdentity(components: HttpAuthComponents, auth: Request
   return components.identities.currentIdentity(auth.identity.kind, auth.identity.name);
 }
 
-type Requirement = { kind: 'login' } | { kind: 'catalog' } | { kind: 'repository'; name: string; action: DockerAction };
+type Requirement = AccessNeed & ({ kind: 'login' } | { kind: 'catalog' } | { kind: 'repository'; name: string; action: DockerAction });
 
 function requirementOf(route: RegistryRoute, method: string): Requirement {
   switch (route.kind) {
@@ -176,8 +176,11 @@ export class AuthRegistryAccess implements RegistryAccess {
   constructor(private readonly components: HttpAuthComponents) {}
 
   async authorize(request: FastifyRequest, route: RegistryRoute): Promise<void> {
+    return this.authorizeNeed(request, requirementOf(route, request.method));
+  }
+
+  async authorizeNeed(request: FastifyRequest, need: Requirement): Promise<void> {
     const auth = request.auth!;
-    const need = requirementOf(route, request.method);
     if (need.kind === 'login') {
       if (auth.anonymous) throw unauthorized(this.components.realm, request, 'authentication required');
       return;

@@ -19,11 +19,13 @@ async function errorMessage(response: Response): Promise<string> {
 }
 
 /** Calls the token endpoint with a form body (password or refresh_token grant). */
-export async function requestToken(server: string, form: Record<string, string>): Promise<Response> {
+export async function requestToken(server: string, form: Record<string, string>, scopes: string[] = []): Promise<Response> {
+  const body = new URLSearchParams({ service: new URL(server).host, client_id: 'berth-cli', ...form });
+  for (const scope of scopes) body.append('scope', scope);
   return fetch(`${server}/oauth2/token`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ service: new URL(server).host, client_id: 'berth-cli', ...form }).toString(),
+    body: body.toString(),
   });
 }
 
@@ -31,9 +33,16 @@ export async function requestToken(server: string, form: Record<string, string>)
 export class ApiClient {
   private accessToken: string | null = null;
 
-  constructor(private readonly login: StoredLogin) {}
+  /**
+   * `scopes` (Docker token scopes, e.g. `repository:app:pull`) go into the access token: the
+   * registry's own routes (/v2, /acr/v1) authorise by them; the management API ignores them.
+   */
+  constructor(
+    private readonly login: StoredLogin,
+    private readonly scopes: string[] = [],
+  ) {}
 
-  static fromStoredLogin(): ApiClient {
+  static fromStoredLogin(scopes: string[] = []): ApiClient {
     const { registry } = invocation();
     const login = loginFor(registry);
     if (!login && registry !== undefined) {
@@ -41,7 +50,7 @@ export class ApiClient {
       throw new CliError(`not logged in to a registry called "${registry}"${known.length ? `; logged in to: ${known.join(', ')}` : ''}: run \`berth login <server-url> -n ${registry} -u USER -p PASS\``);
     }
     if (!login) throw new CliError('not logged in: run `berth login <server-url> -u USER -p PASS` first');
-    return new ApiClient(login);
+    return new ApiClient(login, scopes);
   }
 
   get server(): string {
@@ -80,7 +89,7 @@ export class ApiClient {
   private async token(): Promise<string | null> {
     if (this.login.refreshToken === null) return null; // a registry running with --auth none
     if (this.accessToken) return this.accessToken;
-    const response = await requestToken(this.login.server, { grant_type: 'refresh_token', refresh_token: this.login.refreshToken });
+    const response = await requestToken(this.login.server, { grant_type: 'refresh_token', refresh_token: this.login.refreshToken }, this.scopes);
     if (!response.ok) throw new CliError(`your login to ${this.login.server} is no longer valid (${await errorMessage(response)}): run \`berth login\` again`);
     this.accessToken = ((await response.json()) as { access_token: string }).access_token;
     return this.accessToken;

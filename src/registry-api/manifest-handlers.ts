@@ -4,10 +4,16 @@ import type { RegistryMetrics } from '../observability/metrics.js';
 import { MediaType } from '../registry/manifest.js';
 import { headerValue, nextLink, pageParams, queryParam, readBody } from './http-util.js';
 
+/** Where pulls are counted (in memory; see PullStatistics). */
+export interface PullRecorder {
+  record(repository: string, digest: string, tag: string | null, manifest: boolean): void;
+}
+
 export class ManifestHandlers {
   constructor(
     private readonly manifests: ManifestService,
     private readonly metrics: RegistryMetrics,
+    private readonly pulls: PullRecorder | null = null,
   ) {}
 
   async get(request: FastifyRequest, reply: FastifyReply, name: string, reference: string): Promise<FastifyReply> {
@@ -17,7 +23,14 @@ export class ManifestHandlers {
       .header('Docker-Content-Digest', manifest.digest)
       .header('ETag', `"${manifest.digest}"`)
       .header('Content-Length', String(manifest.size));
-    if (request.method === 'HEAD') return reply.send();
+    // A GET pulls the manifest (and the tag it was asked by). A HEAD by tag counts for the tag
+    // only: containerd resolves a tag with HEAD, then GETs the digest, which counts the manifest.
+    const byTag = !reference.includes(':');
+    if (request.method === 'HEAD') {
+      if (byTag) this.pulls?.record(name, manifest.digest, reference, false);
+      return reply.send();
+    }
+    this.pulls?.record(name, manifest.digest, byTag ? reference : null, true);
     this.metrics.bytesOut.inc(manifest.size);
     return reply.send(Buffer.from(manifest.content));
   }

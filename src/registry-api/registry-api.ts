@@ -4,7 +4,7 @@ import type { BlobService } from '../registry/blob-service.js';
 import type { ManifestService } from '../registry/manifest-service.js';
 import type { RegistryMetrics } from '../observability/metrics.js';
 import { BlobHandlers } from './blob-handlers.js';
-import { ManifestHandlers } from './manifest-handlers.js';
+import { ManifestHandlers, type PullRecorder } from './manifest-handlers.js';
 import { allowedMethods, matchRegistryRoute, type RegistryRoute } from './routes.js';
 import type { RegistryAccess } from './access.js';
 import { streamedBodyParser, type BodyIdlePolicy } from '../streams/request-body.js';
@@ -16,6 +16,8 @@ export interface RegistryApiOptions {
   access: RegistryAccess;
   /** How long an upload body may send nothing before it is cut off. */
   bodyIdle: BodyIdlePolicy;
+  /** Counts pulls for the statistics (none: not counted). */
+  pulls?: PullRecorder;
 }
 
 async function sendEmptyObject(reply: FastifyReply): Promise<FastifyReply> {
@@ -25,7 +27,7 @@ async function sendEmptyObject(reply: FastifyReply): Promise<FastifyReply> {
 /** The OCI Distribution API under /v2/: translates HTTP to the blob and manifest services. */
 export async function registryApi(app: FastifyInstance, options: RegistryApiOptions): Promise<void> {
   const blobHandlers = new BlobHandlers(options.blobs, options.metrics, options.access);
-  const manifestHandlers = new ManifestHandlers(options.manifests, options.metrics);
+  const manifestHandlers = new ManifestHandlers(options.manifests, options.metrics, options.pulls ?? null);
 
   // Bodies are streamed to storage by the handlers, never buffered by the framework.
   app.removeAllContentTypeParsers();

@@ -29,6 +29,11 @@ import { createHttpApp } from './http-app.js';
 import type { BodyIdlePolicy } from '../streams/request-body.js';
 import { EgressPolicy } from '../network/egress.js';
 import { composeLifecycle } from './compose-lifecycle.js';
+import { SqlRepositoryMetadataStore } from '../metadata/sql/sql-repository-metadata-store.js';
+import { PullStatistics, defaultPullStatisticsOptions } from '../registry/pull-statistics.js';
+import { RepositoryService } from '../registry/repository-service.js';
+import { dataApi } from '../data-api/data-api.js';
+import { registerStorageMetrics } from '../observability/storage-metrics.js';
 
 export interface BerthServer {
   app: FastifyInstance;
@@ -82,7 +87,11 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
   };
   const blobs = new BlobService(blobStore, metadata, events);
   const manifests = new ManifestService(blobStore, metadata, events);
-  await app.register(registryApi, { blobs, manifests, metrics, access: accessControl.registryAccess, bodyIdle });
+  const repositoryMetadata = new SqlRepositoryMetadataStore(db);
+  const pulls = new PullStatistics(repositoryMetadata, { ...defaultPullStatisticsOptions, onError: (error) => app.log.error({ err: error }, 'pull statistics not stored') });
+  registerStorageMetrics(metrics, repositoryMetadata);
+  await app.register(registryApi, { blobs, manifests, metrics, access: accessControl.registryAccess, bodyIdle, pulls });
+  await app.register(dataApi, { repositories: new RepositoryService(repositoryMetadata, manifests), manifests, access: accessControl.registryAccess });
   // Every request made on a user's behalf (import, webhooks, task sources) goes through it.
   const egress = new EgressPolicy(settings.egress);
   const webhookStore = new SqlWebhookStore(db);
@@ -190,6 +199,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
       await agent?.stop();
       await egress.close();
       await accessControl.audit.flush();
+      await pulls.close();
       await metadata.close();
     },
   };

@@ -3,6 +3,7 @@ import type { VersionTagResult } from '../../registry/manifest-service.js';
 import { ApiClient } from '../api-client.js';
 import { invocation } from '../invocation.js';
 import { outputFormat, print, withOutput } from '../output.js';
+import { registerRepositoryDataCommands } from './repository-data.js';
 
 /** `host/repo` → `repo` when host is this login's registry, so `{{.Run.Registry}}/repo` works as well. */
 function repositoryName(value: string, server: string): string {
@@ -12,6 +13,7 @@ function repositoryName(value: string, server: string): string {
 
 export function registerRepositoryCommands(program: Command): void {
   const repository = program.command('repository').description('repositories and their tags (az acr repository)');
+  registerRepositoryDataCommands(repository);
   withOutput(
     repository
       .command('tag-next-version')

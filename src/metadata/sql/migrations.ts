@@ -1,5 +1,6 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { SqlDialectName } from './schema.js';
+import { repositoryMetadata } from './migration-0012-repository-metadata.js';
 
 /**
  * Versioned schema migrations, in code so they ship with the build. Never edit a released
@@ -421,6 +422,7 @@ class InCodeMigrations implements MigrationProvider {
       '0009_run_secrets': runSecrets(),
       '0010_event_journal': eventJournal(this.dialect),
       '0011_background_work_and_triggers': backgroundWorkAndTriggers(this.dialect),
+      '0012_repository_metadata': repositoryMetadata(),
       '0013_lifecycle': lifecycle(this.dialect),
     };
   }

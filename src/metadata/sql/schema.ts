@@ -5,6 +5,10 @@ export interface RepositoriesTable {
   name: string;
   created_at: string;
   updated_at: string;
+  delete_enabled: Generated<number>;
+  write_enabled: Generated<number>;
+  read_enabled: Generated<number>;
+  list_enabled: Generated<number>;
 }
 
 export interface BlobsTable {
@@ -37,6 +41,12 @@ export interface ManifestsTable {
   updated_at: string;
   /** When its last tag went (or when it was pushed without one); null while tagged. */
   untagged_at: string | null;
+  delete_enabled: Generated<number>;
+  write_enabled: Generated<number>;
+  read_enabled: Generated<number>;
+  list_enabled: Generated<number>;
+  last_pulled_at: Generated<string | null>;
+  pull_count: Generated<number>;
 }
 
 export interface ManifestReferencesTable {
@@ -52,6 +62,12 @@ export interface TagsTable {
   digest: string;
   created_at: string;
   updated_at: string;
+  delete_enabled: Generated<number>;
+  write_enabled: Generated<number>;
+  read_enabled: Generated<number>;
+  list_enabled: Generated<number>;
+  last_pulled_at: Generated<string | null>;
+  pull_count: Generated<number>;
 }
 
 export interface UploadsTable {
