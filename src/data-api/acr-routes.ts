@@ -1,3 +1,5 @@
+import { matchPathRoute } from '../registry-api/routes.js';
+
 /**
  * ACR data API paths (`/acr/v1/...`). Repository names contain `/`, so, as for /v2, routes are
  * matched on the path's suffix (`/_tags`, `/_manifests/<digest>`) rather than by the router.
@@ -20,17 +22,7 @@ const patterns: Array<[RegExp, (m: RegExpExecArray) => AcrRoute]> = [
 ];
 
 export function matchAcrRoute(path: string): AcrRoute | null {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(path);
-  } catch {
-    return null;
-  }
-  for (const [pattern, build] of patterns) {
-    const match = pattern.exec(decoded);
-    if (match) return build(match);
-  }
-  return null;
+  return matchPathRoute(patterns, path);
 }
 
 /** The methods each route answers, and the right each needs (ACR: metadata write is push). */

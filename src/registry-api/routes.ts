@@ -24,13 +24,18 @@ const patterns: Array<[RegExp, (m: RegExpExecArray) => RegistryRoute]> = [
 ];
 
 export function matchRegistryRoute(path: string): RegistryRoute | null {
+  return matchPathRoute(patterns, path);
+}
+
+/** The first pattern matching the decoded path builds the route; an undecodable path matches none. */
+export function matchPathRoute<T>(routes: Array<[RegExp, (m: RegExpExecArray) => T]>, path: string): T | null {
   let decoded: string;
   try {
     decoded = decodeURIComponent(path);
   } catch {
     return null;
   }
-  for (const [pattern, build] of patterns) {
+  for (const [pattern, build] of routes) {
     const match = pattern.exec(decoded);
     if (match) return build(match);
   }

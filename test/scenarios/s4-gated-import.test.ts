@@ -8,6 +8,7 @@ import { ensureBusyboxImage } from '../helpers/fixtures.js';
 import { createRepository, pushCommit, startGitServer, type GitServer } from '../helpers/git-server.js';
 import { waitFor } from '../helpers/wait.js';
 import { assertSucceeded, buildAndPush, cliFor, fileInImage, runsOf, tagDigest, tagsOf, triggerCounts, waitForTriggeredRuns, type ShownBase } from './scenario-helpers.js';
+import { seed001ImportTask } from '../helpers/seed-files.js';
 
 /**
  * Scenario S4 (seed 001, "consume and maintain public content"), played for real with three
@@ -51,42 +52,7 @@ steps:
     push: ["{{.Run.Registry}}/node:15-alpine"]
 `;
 // The seed's import-baseimage-node, as written.
-const importTask = `version: v1.1.0
-steps:
-  - id: build-test-base-image
-    # Build off the base image we'll track
-    # Add a test script to do unit test validations
-    # Note: the test validation image isn't saved to the registry
-    # but the task logs captures log validation results
-    build: >
-      --build-arg REGISTRY_FROM_URL={{.Values.REGISTRY_FROM_URL}}
-      -f ./Dockerfile
-      -t {{.Run.Registry}}/node-import:test
-      .
-  - id: validate-base-image
-    # only continues if node-import:test returns a non-zero code
-    when: ['build-test-base-image']
-    cmd: "{{.Run.Registry}}/node-import:test"
-  - id: pull-base-image
-    # import the public image to base-artifacts
-    # Override the stable tag,
-    # and create a unique tag to enable rollback
-    # to a previously working image
-    when: ['validate-base-image']
-    cmd: >
-        docker pull {{.Values.REGISTRY_FROM_URL}}node:15-alpine
-  - id: retag-base-image
-    when: ['pull-base-image']
-    cmd: docker tag {{.Values.REGISTRY_FROM_URL}}node:15-alpine {{.Run.Registry}}/node:15-alpine
-  - id: retag-base-image-unique-tag
-    when: ['pull-base-image']
-    cmd: docker tag {{.Values.REGISTRY_FROM_URL}}node:15-alpine {{.Run.Registry}}/node:15-alpine-{{.Run.ID}}
-  - id: push-base-image
-    when: ['retag-base-image', 'retag-base-image-unique-tag']
-    push:
-    - "{{.Run.Registry}}/node:15-alpine"
-    - "{{.Run.Registry}}/node:15-alpine-{{.Run.ID}}"
-`;
+const importTask = seed001ImportTask;
 const importDockerfile = `ARG REGISTRY_FROM_URL=
 FROM \${REGISTRY_FROM_URL}node:15-alpine
 WORKDIR /test

@@ -10,6 +10,7 @@ import { run } from '../helpers/commands.js';
 import { ensureBusyboxImage } from '../helpers/fixtures.js';
 import { api } from '../helpers/management.js';
 import { berthCliAsync, leftovers } from '../helpers/task-helpers.js';
+import { seed001ImportTask } from '../helpers/seed-files.js';
 
 let berth: BerthProcess;
 let upstream: BerthProcess;
@@ -342,42 +343,7 @@ steps:
 });
 
 describe('seed 001: gated import of a public base image', () => {
-  const seedTask = `version: v1.1.0
-steps:
-  - id: build-test-base-image
-    # Build off the base image we'll track
-    # Add a test script to do unit test validations
-    # Note: the test validation image isn't saved to the registry
-    # but the task logs captures log validation results
-    build: >
-      --build-arg REGISTRY_FROM_URL={{.Values.REGISTRY_FROM_URL}}
-      -f ./Dockerfile
-      -t {{.Run.Registry}}/node-import:test
-      .
-  - id: validate-base-image
-    # only continues if node-import:test returns a non-zero code
-    when: ['build-test-base-image']
-    cmd: "{{.Run.Registry}}/node-import:test"
-  - id: pull-base-image
-    # import the public image to base-artifacts
-    # Override the stable tag,
-    # and create a unique tag to enable rollback
-    # to a previously working image
-    when: ['validate-base-image']
-    cmd: >
-        docker pull {{.Values.REGISTRY_FROM_URL}}node:15-alpine
-  - id: retag-base-image
-    when: ['pull-base-image']
-    cmd: docker tag {{.Values.REGISTRY_FROM_URL}}node:15-alpine {{.Run.Registry}}/node:15-alpine
-  - id: retag-base-image-unique-tag
-    when: ['pull-base-image']
-    cmd: docker tag {{.Values.REGISTRY_FROM_URL}}node:15-alpine {{.Run.Registry}}/node:15-alpine-{{.Run.ID}}
-  - id: push-base-image
-    when: ['retag-base-image', 'retag-base-image-unique-tag']
-    push:
-    - "{{.Run.Registry}}/node:15-alpine"
-    - "{{.Run.Registry}}/node:15-alpine-{{.Run.ID}}"
-`;
+  const seedTask = seed001ImportTask;
 
   async function publishUpstream(testExitCode: number): Promise<string> {
     // The "public" registry: node:15-alpine (a busybox stand-in) whose test passes or fails.
