@@ -4,7 +4,7 @@ import { failWithSource, guardErrors } from '../streams/request-body.js';
 import type { BlobStore, ByteRange } from '../storage/blob-store.js';
 import type { MetadataStore, UploadSession } from '../metadata/metadata-store.js';
 import type { RegistryEvents } from '../events/registry-events.js';
-import { RegistryError } from './errors.js';
+import { isStorageFull, RegistryError } from './errors.js';
 import { assertRepositoryName, isRepositoryName, parseDigest } from './reference.js';
 import { newHash } from './digest.js';
 
@@ -42,7 +42,11 @@ export class BlobService {
     parseDigest(digest);
     // Touch before reading the link: a client that hears "exists" may skip the upload, so the
     // collector must not take the blob after this (see docs/ARCHITECTURE.md, Garbage collection).
-    await this.metadata.touchBlobs([digest]);
+    // A full disk skips it: reads must keep working, and while the database takes no writes no
+    // manifest can be pushed on the strength of this answer, nor can the collector remove anything.
+    await this.metadata.touchBlobs([digest]).catch((error: unknown) => {
+      if (!isStorageFull(error)) throw error;
+    });
     const size = await this.metadata.linkedBlobSize(repository, digest);
     if (size !== null) return { size, open: (range) => this.blobs.read(digest, range) };
     // Manifests are content too; Distribution serves them on the blob endpoint, and so do we.
