@@ -1,17 +1,12 @@
+import type { PurgeResult } from '../../src/lifecycle/purge-service.js';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { adminCredentials, type BerthProcess } from '../helpers/berth-process.js';
 import { api } from '../helpers/management.js';
 import { mediaTypes, OciClient, sha256, type Descriptor } from '../helpers/oci-client.js';
 
-export interface PurgeAnswer {
-  dryRun: boolean;
-  repositories: Array<{ repository: string; tags: string[]; manifests: string[] }>;
-  deletedTags: number;
-  deletedManifests: number;
-  bytesFreed: number;
-  skipped: number;
-}
+/** What the purge API answers (the service's result as JSON). */
+export type PurgeAnswer = PurgeResult;
 
 export async function purge(berth: BerthProcess, body: Record<string, unknown>, credentials = adminCredentials): Promise<{ status: number; body: PurgeAnswer }> {
   return api<PurgeAnswer>(berth.url, credentials, 'POST', '/api/v1/purge', body);

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely, Selectable, SelectQueryBuilder } from 'kysely';
 import type { BaseDependency, BaseImageStore, ImageName, TaskBaseImage } from '../../triggers/base-image-store.js';
 import type { Database, TaskBaseImagesTable } from './schema.js';
 
@@ -43,27 +43,22 @@ export class SqlBaseImageStore implements BaseImageStore {
   }
 
   async dependents(registries: string[], repository: string, tag: string): Promise<TaskBaseImage[]> {
-    if (registries.length === 0) return [];
-    const rows = await this.db
-      .selectFrom('task_base_images')
-      .selectAll()
-      .where('registry', 'in', registries)
-      .where('repository', '=', repository)
-      .where('tag', '=', tag)
-      .execute();
-    return rows.map(toBase);
+    return this.ofRepository(registries, repository, (query) => query.where('tag', '=', tag));
   }
 
   async tagPolicyDependents(registries: string[], repository: string): Promise<TaskBaseImage[]> {
+    return this.ofRepository(registries, repository, (query) => query.where('tag_policy', 'is not', null));
+  }
+
+  /** The bases in `repository` under any of the registry's names, narrowed by `where` (index on registry, repository, tag). */
+  private async ofRepository(
+    registries: string[],
+    repository: string,
+    where: (query: SelectQueryBuilder<Database, 'task_base_images', Selectable<TaskBaseImagesTable>>) => SelectQueryBuilder<Database, 'task_base_images', Selectable<TaskBaseImagesTable>>,
+  ): Promise<TaskBaseImage[]> {
     if (registries.length === 0) return [];
-    const rows = await this.db
-      .selectFrom('task_base_images')
-      .selectAll()
-      .where('registry', 'in', registries)
-      .where('repository', '=', repository)
-      .where('tag_policy', 'is not', null)
-      .execute();
-    return rows.map(toBase);
+    const query = this.db.selectFrom('task_base_images').selectAll().where('registry', 'in', registries).where('repository', '=', repository);
+    return (await where(query).execute()).map(toBase);
   }
 
   async distinctImages(): Promise<ImageName[]> {
