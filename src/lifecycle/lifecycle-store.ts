@@ -40,6 +40,8 @@ export interface LifecycleStore {
   /** For each blob, the (repository, manifest) pairs that reference it. */
   blobParents(digests: string[]): Promise<Map<string, Array<{ repository: string; digest: string }>>>;
   blobSizes(digests: string[]): Promise<Map<string, number>>;
+  /** Clears a tag's or manifest's delete and write locks (purge --include-locked, as ACR's). */
+  unlock(repository: string, target: { tag: string } | { digest: string }): Promise<void>;
 
   retentionPolicy(): Promise<RetentionPolicy>;
   setRetentionPolicy(policy: RetentionPolicy): Promise<void>;

@@ -1,3 +1,4 @@
+import { RegistryError } from '../registry/errors.js';
 import type { ManifestService } from '../registry/manifest-service.js';
 import type { LifecycleStore } from './lifecycle-store.js';
 import { parseAgo, parseFilter, PurgeArgumentError, repositoryMatcher, tagMatcher } from './purge-options.js';
@@ -10,7 +11,7 @@ export interface PurgeRequest {
   untagged?: boolean;
   untaggedOnly?: boolean;
   dryRun?: boolean;
-  /** Accepted for ACR compatibility; locks are not there yet, so nothing is locked. */
+  /** Locked tags and manifests are unlocked, then deleted (ACR's); a locked repository still keeps everything. */
   includeLocked?: boolean;
   concurrency?: number;
 }
@@ -22,8 +23,10 @@ export interface PurgeResult {
   deletedManifests: number;
   /** Manifest bytes plus the blobs no remaining manifest references (what the collector then frees). */
   bytesFreed: number;
-  /** Planned deletions that something kept when their turn came (a tag moved, a new parent). */
+  /** Planned deletions that something kept when their turn came (a tag moved, a new parent, a new lock). */
   skipped: number;
+  /** Tags and manifests the rules chose but a lock kept. */
+  keptByLock: number;
 }
 
 export interface PurgeSelection {
@@ -59,7 +62,7 @@ export class PurgeService {
     for (const [repository, tags] of tagRegexes) repositories.set(repository, request.untaggedOnly || tags.length === 0 ? null : tagMatcher(tags));
     return {
       repositories,
-      rules: { cutoffMs: Date.now() - agoMs, keep, untagged: request.untagged ?? false, untaggedOnly: request.untaggedOnly ?? false, untaggedAge: 'updated' },
+      rules: { cutoffMs: Date.now() - agoMs, keep, untagged: request.untagged ?? false, untaggedOnly: request.untaggedOnly ?? false, untaggedAge: 'updated', includeLocked: request.includeLocked ?? false },
     };
   }
 
@@ -74,16 +77,26 @@ export class PurgeService {
   async execute(plans: RepositoryPlan[], dryRun: boolean, concurrency: number): Promise<PurgeResult> {
     const planned = plans.flatMap((p) => p.manifests.map((m) => ({ repository: p.repository, manifest: m })));
     const parents = await this.store.blobParents(planned.flatMap((p) => p.manifest.blobs));
-    const result: PurgeResult = { dryRun, repositories: [], deletedTags: 0, deletedManifests: 0, bytesFreed: 0, skipped: 0 };
+    const result: PurgeResult = {
+      dryRun,
+      repositories: [],
+      deletedTags: 0,
+      deletedManifests: 0,
+      bytesFreed: 0,
+      skipped: 0,
+      keptByLock: plans.reduce((n, p) => n + p.keptByLock.tags.length + p.keptByLock.manifests.length, 0),
+    };
     const gone = new Set<string>();
     const work = plans.map((plan) => async () => {
       const done = { repository: plan.repository, tags: [] as string[], manifests: [] as string[] };
       for (const tag of plan.tags) {
-        if (dryRun || (await this.manifests.deleteTagIfAt(plan.repository, tag.name, tag.digest))) done.tags.push(tag.name);
+        if (!dryRun && tag.locked) await this.store.unlock(plan.repository, { tag: tag.name });
+        if (dryRun || (await unlessLocked(this.manifests.deleteTagIfAt(plan.repository, tag.name, tag.digest)))) done.tags.push(tag.name);
         else result.skipped++;
       }
       for (const manifest of plan.manifests) {
-        if (dryRun || (await this.manifests.deleteIfUnused(plan.repository, manifest.digest))) {
+        if (!dryRun && manifest.locked) await this.store.unlock(plan.repository, { digest: manifest.digest });
+        if (dryRun || (await unlessLocked(this.manifests.deleteIfUnused(plan.repository, manifest.digest)))) {
           done.manifests.push(manifest.digest);
           gone.add(`${plan.repository}@${manifest.digest}`);
           result.bytesFreed += manifest.size;
@@ -99,6 +112,16 @@ export class PurgeService {
     const candidates = [...parents.entries()].filter(([, ps]) => ps.every((p) => gone.has(`${p.repository}@${p.digest}`))).map(([digest]) => digest);
     for (const size of (await this.store.blobSizes(candidates)).values()) result.bytesFreed += size;
     return result;
+  }
+}
+
+/** A lock set after planning refuses the delete (DENIED); purge then skips it, as anything else that keeps it. */
+async function unlessLocked(deletion: Promise<boolean>): Promise<boolean> {
+  try {
+    return await deletion;
+  } catch (error) {
+    if (error instanceof RegistryError && error.code === 'DENIED') return false;
+    throw error;
   }
 }
 

@@ -3,6 +3,9 @@ import type { GcCandidate, GcRunRecord, LifecycleStore, RetentionPolicy, StaleUp
 import type { RepositorySnapshot, SnapshotManifest } from '../../lifecycle/purge-plan.js';
 import type { Database } from './schema.js';
 
+/** What purge, retention and policies leave alone: ACR's write lock includes the delete lock. */
+const isLocked = (row: { delete_enabled: number; write_enabled: number }): boolean => Number(row.delete_enabled) === 0 || Number(row.write_enabled) === 0;
+
 const retentionKey = 'retention.untaggedManifests';
 const defaultRetention: RetentionPolicy = { status: 'disabled', days: 7, type: 'UntaggedManifests' };
 
@@ -19,15 +22,31 @@ export class SqlLifecycleStore implements LifecycleStore {
   }
 
   async snapshot(repository: string): Promise<RepositorySnapshot> {
-    const [tags, manifests, references] = await Promise.all([
-      this.db.selectFrom('tags').select(['name', 'digest', 'updated_at']).where('repository', '=', repository).execute(),
-      this.db.selectFrom('manifests').select(['digest', 'media_type', 'size', 'updated_at', 'untagged_at', 'subject_digest']).where('repository', '=', repository).execute(),
+    const [repo, tags, manifests, references] = await Promise.all([
+      this.db.selectFrom('repositories').select(['delete_enabled', 'write_enabled']).where('name', '=', repository).executeTakeFirst(),
+      this.db.selectFrom('tags').select(['name', 'digest', 'updated_at', 'last_pulled_at', 'delete_enabled', 'write_enabled']).where('repository', '=', repository).execute(),
+      this.db
+        .selectFrom('manifests')
+        .select(['digest', 'media_type', 'size', 'updated_at', 'untagged_at', 'last_pulled_at', 'subject_digest', 'delete_enabled', 'write_enabled'])
+        .where('repository', '=', repository)
+        .execute(),
       this.db.selectFrom('manifest_references').select(['parent_digest', 'child_digest', 'child_kind']).where('repository', '=', repository).execute(),
     ]);
     const byDigest = new Map<string, SnapshotManifest>(
       manifests.map((m) => [
         m.digest,
-        { digest: m.digest, mediaType: m.media_type, size: Number(m.size), updatedAt: m.updated_at, untaggedAt: m.untagged_at, subject: m.subject_digest, childManifests: [], blobs: [] },
+        {
+          digest: m.digest,
+          mediaType: m.media_type,
+          size: Number(m.size),
+          updatedAt: m.updated_at,
+          untaggedAt: m.untagged_at,
+          lastPulledAt: m.last_pulled_at,
+          subject: m.subject_digest,
+          childManifests: [],
+          blobs: [],
+          locked: isLocked(m),
+        },
       ]),
     );
     for (const r of references) {
@@ -35,7 +54,18 @@ export class SqlLifecycleStore implements LifecycleStore {
       if (!parent) continue;
       (r.child_kind === 'manifest' ? parent.childManifests : parent.blobs).push(r.child_digest);
     }
-    return { repository, tags: tags.map((t) => ({ name: t.name, digest: t.digest, updatedAt: t.updated_at })), manifests: [...byDigest.values()] };
+    return {
+      repository,
+      locked: repo ? isLocked(repo) : false,
+      tags: tags.map((t) => ({ name: t.name, digest: t.digest, updatedAt: t.updated_at, lastPulledAt: t.last_pulled_at, locked: isLocked(t) })),
+      manifests: [...byDigest.values()],
+    };
+  }
+
+  async unlock(repository: string, target: { tag: string } | { digest: string }): Promise<void> {
+    const enabled = { delete_enabled: 1, write_enabled: 1 };
+    if ('tag' in target) await this.db.updateTable('tags').set(enabled).where('repository', '=', repository).where('name', '=', target.tag).execute();
+    else await this.db.updateTable('manifests').set(enabled).where('repository', '=', repository).where('digest', '=', target.digest).execute();
   }
 
   async blobParents(digests: string[]): Promise<Map<string, Array<{ repository: string; digest: string }>>> {
