@@ -69,7 +69,9 @@ export class OciClient {
       body: data,
       headers: { 'Content-Type': 'application/octet-stream' },
     });
-    if (res.status !== 201) throw new Error(`push blob: ${res.status} ${await res.text()}`);
+    // Read to the end either way: an unread body holds its pooled connection.
+    const answer = await res.text();
+    if (res.status !== 201) throw new Error(`push blob: ${res.status} ${answer}`);
     return { mediaType: 'application/octet-stream', digest, size: Buffer.byteLength(data) };
   }
 
@@ -77,7 +79,8 @@ export class OciClient {
     const body = JSON.stringify(manifest);
     const type = mediaType ?? (manifest as { mediaType?: string }).mediaType ?? mediaTypes.ociManifest;
     const response = await this.request('PUT', `/v2/${repository}/manifests/${reference}`, { body, headers: { 'Content-Type': type } });
-    if (response.status !== 201) throw new Error(`push manifest: ${response.status} ${await response.text()}`);
+    const answer = await response.text();
+    if (response.status !== 201) throw new Error(`push manifest: ${response.status} ${answer}`);
     return { digest: sha256(body), response };
   }
 

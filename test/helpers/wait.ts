@@ -63,3 +63,20 @@ export async function pause(ms: number, reason: string): Promise<void> {
   void reason;
   await delay(ms);
 }
+
+/**
+ * `work` with a deadline held by a ref'd timer. Besides failing a stuck step by name, the timer
+ * keeps the event loop alive: a request lost without a handle (a pooled socket unref'd under it)
+ * then fails here, clearly, instead of ending the file with "Promise resolution is still pending".
+ */
+export async function withDeadline<T>(work: Promise<T>, options: { what: string; timeoutMs: number }): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${options.timeoutMs} ms waiting for ${options.what}`)), options.timeoutMs);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { adminCredentials, startBerth, type BerthProcess } from '../helpers/berth-process.js';
 import { api } from '../helpers/management.js';
 import { mediaTypes, OciClient, sha256 } from '../helpers/oci-client.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, withDeadline } from '../helpers/wait.js';
 import { blobFiles, manifestStatus } from './lifecycle-helpers.js';
 
 interface GcRun {
@@ -36,6 +36,8 @@ async function pushLikeDocker(client: OciClient, repository: string, tag: string
   for (const content of [config, ...layers]) {
     const digest = sha256(content);
     const head = await client.request('HEAD', `/v2/${repository}/blobs/${digest}`);
+    // Every answer is read to its end: an unread body holds its pooled connection.
+    await head.arrayBuffer();
     if (head.status !== 200) await client.pushBlob(repository, content);
     descriptors.push({ digest, size: Buffer.byteLength(content) });
   }
@@ -136,7 +138,9 @@ describe('garbage collection racing concurrent pushes that share layers', () => 
       const res = await pushLikeDocker(client, 'race', `garbage-${i}`, [shared[i % shared.length]!, unique], `{"garbage":${i}}`);
       assert.equal(res.status, 201);
       const digest = res.headers.get('docker-content-digest')!;
-      assert.equal((await client.request('DELETE', `/v2/race/manifests/${digest}`)).status, 202);
+      const deleted = await client.request('DELETE', `/v2/race/manifests/${digest}`);
+      await deleted.arrayBuffer();
+      assert.equal(deleted.status, 202);
     }
     // Wait until the shared layers' reviews are due: from here the collector may take them.
     await waitFor(async () => (await gcRun(berth, true)).blobsDeleted >= shared.length + garbageLayers.length, { what: 'the garbage to be due for collection', intervalMs: 500 });
@@ -155,14 +159,15 @@ describe('garbage collection racing concurrent pushes that share layers', () => 
         const layers = [shared[i % shared.length]!, shared[(i + 1) % shared.length]!, `pushed layer ${i}`];
         const res = await pushLikeDocker(client, i % 2 === 0 ? 'race' : 'race-two', `p${i}`, layers, `{"push":${i}}`);
         statuses.push(res.status);
-        if (res.status !== 201) assert.fail(`push ${i}: ${res.status} ${await res.text()}`);
+        const body = await res.text();
+        if (res.status !== 201) assert.fail(`push ${i}: ${res.status} ${body}`);
       }
     });
     try {
-      await Promise.all(lanes);
+      await withDeadline(Promise.all(lanes), { what: `${total} pushes racing the collector`, timeoutMs: 5 * 60_000 });
     } finally {
       pushing = false;
-      await collector;
+      await withDeadline(collector, { what: 'the last collection to end', timeoutMs: 60_000 });
     }
     assert.equal(statuses.filter((s) => s === 201).length, total);
     assert.ok(collections.length > 0);
