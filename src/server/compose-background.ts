@@ -34,6 +34,8 @@ export interface BackgroundComponents {
   bases: SqlBaseImageStore;
   sourceEvents: SqlSourceEventStore;
   commits: CommitTrigger;
+  /** A recurring item (keyed by its kind) has work now: due at once, and this worker looks. */
+  wake(kind: string): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -117,6 +119,10 @@ export async function composeBackground(options: {
     bases,
     sourceEvents,
     commits,
+    async wake(kind) {
+      await queue.ensureRecurring({ kind, key: kind });
+      worker.poke();
+    },
     async start() {
       for (const handler of [journalPrune, ...options.handlers]) await queue.ensureRecurring({ kind: handler.kind, key: handler.kind });
       for (const consumer of consumers) await consumer.start();

@@ -17,7 +17,7 @@ import { FilesystemBlobStore } from '../storage/filesystem/fs-blob-store.js';
 import { berthVersion } from '../version.js';
 import { auditRegistryChanges } from '../audit/registry-audit.js';
 import { SqlWebhookStore } from '../metadata/sql/sql-webhook-store.js';
-import { WebhookDispatcher, defaultDeliveryPolicy } from '../webhooks/delivery.js';
+import { WebhookOutbox, defaultDeliveryPolicy, webhookOutboxKind } from '../webhooks/delivery.js';
 import { WebhookService } from '../webhooks/webhook-service.js';
 import { ImportService, type ImportPermissions } from '../import/import-service.js';
 import { SqlImportStore } from '../metadata/sql/sql-import-store.js';
@@ -95,15 +95,18 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
   // Every request made on a user's behalf (import, webhooks, task sources) goes through it.
   const egress = new EgressPolicy(settings.egress);
   const webhookStore = new SqlWebhookStore(db);
-  const dispatcher = new WebhookDispatcher(webhookStore, egress, app.log, {
+  const outbox = new WebhookOutbox(webhookStore, egress, app.log, {
     ...defaultDeliveryPolicy,
     initialBackoffMs: settings.webhookRetry.initialBackoffMs,
     maxBackoffMs: settings.webhookRetry.maxBackoffMs,
     giveUpAfterMs: settings.webhookRetry.giveUpAfterHours * 3600_000,
   });
   let boundAddress = `${settings.host}:${settings.port}`;
-  const webhooks = new WebhookService(webhookStore, dispatcher, egress, () => boundAddress);
   const logFailure = (what: string) => (error: unknown) => app.log.error({ err: error }, what);
+  // Deliveries are enqueued by the journal consumer, which starts with the background work, so
+  // `background` (composed below) exists whenever this is called.
+  const wakeOutbox = () => void background.wake(webhookOutboxKind).catch(logFailure('waking the webhook outbox failed'));
+  const webhooks = new WebhookService(webhookStore, wakeOutbox, egress, () => boundAddress);
   webhooks.subscribe(events);
   webhooks.subscribeRuns(events, logFailure('webhook enqueue failed'));
   auditRegistryChanges(events, accessControl.audit, logFailure('audit record failed'));
@@ -144,7 +147,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
       gitToken: (name) => tasks.gitAccessToken(name),
       log: (message, details) => app.log.warn(details, message),
     }),
-    handlers: [housekeeping, ...lifecycle.handlers],
+    handlers: [housekeeping, outbox, ...lifecycle.handlers],
   });
   await app.register(agentApi, { backend: agentBackend, agentKey: settings.agentKey });
   await app.register(managementApi, {
@@ -168,7 +171,6 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     events,
     async listen() {
       await app.listen({ host: settings.host, port: settings.port });
-      dispatcher.start();
       await imports.resume();
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : settings.port;
@@ -194,7 +196,6 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
         clearTimeout(drainDeadline);
       }
       await background.stop();
-      await dispatcher.stop();
       await imports.stop();
       await agent?.stop();
       await egress.close();

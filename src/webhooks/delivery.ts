@@ -1,4 +1,7 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
+import type { Reschedule, WorkContext, WorkHandler } from '../background/background-worker.js';
+import type { WorkItem } from '../background/work-queue.js';
 import { egressRefusal, type EgressPolicy } from '../network/egress.js';
 import type { DeliveryRecord, WebhookStore } from './webhook-store.js';
 
@@ -10,6 +13,7 @@ export interface DeliveryPolicy {
   maxBackoffMs: number;
   /** A delivery still failing this long after its event is given up (marked failed). */
   giveUpAfterMs: number;
+  /** How soon new or due deliveries are noticed when nothing wakes the outbox. */
   pollIntervalMs: number;
 }
 
@@ -85,16 +89,21 @@ export async function attemptDelivery(
   }
 }
 
+export const webhookOutboxKind = 'webhook-outbox';
+
 /**
- * Drains the outbox: for each webhook, its oldest pending delivery is sent when due, so events
- * reach a receiver in order; failures back off exponentially. Runs apart from the request path,
- * so a slow or dead receiver never slows a push.
+ * Drains the outbox as one recurring item of the work queue, so with several servers one of them
+ * delivers at a time and another takes over when its lease runs out. While it holds the item, each
+ * webhook's oldest pending delivery is sent when due, one at a time per webhook (events reach a
+ * receiver in order) and webhooks side by side (a slow receiver delays only its own events);
+ * failures back off exponentially. Apart from the request path, so a dead receiver never slows a
+ * push.
  */
-export class WebhookDispatcher {
-  private timer: NodeJS.Timeout | null = null;
-  private readonly inFlight = new Map<string, Promise<void>>();
-  private running = false;
-  private wakeRequested = false;
+export class WebhookOutbox implements WorkHandler {
+  readonly kind = webhookOutboxKind;
+  readonly leaseSeconds = 60;
+  /** How long one claim goes on delivering before it gives the item back (and another server may take it). */
+  private readonly holdMs = 30_000;
 
   constructor(
     private readonly store: WebhookStore,
@@ -103,46 +112,39 @@ export class WebhookDispatcher {
     private readonly policy: DeliveryPolicy = defaultDeliveryPolicy,
   ) {}
 
-  start(): void {
-    this.timer = setInterval(() => this.wake(), this.policy.pollIntervalMs);
-    this.timer.unref();
-    this.wake();
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await Promise.allSettled(this.inFlight.values());
-  }
-
-  /** Looks for due deliveries now (called when an event is enqueued). */
-  wake(): void {
-    if (this.running) {
-      this.wakeRequested = true;
-      return;
-    }
-    this.running = true;
-    this.pass()
-      .catch((error: unknown) => this.log.error({ err: error }, 'webhook dispatch failed'))
-      .finally(() => {
-        this.running = false;
-        if (this.wakeRequested && this.timer) {
-          this.wakeRequested = false;
-          this.wake();
+  async handle(_item: WorkItem, context: WorkContext): Promise<Reschedule> {
+    const lanes = new Map<string, Promise<void>>();
+    const giveBackAt = Date.now() + this.holdMs;
+    let renewedAt = Date.now();
+    let holding = true;
+    let nextDue = Infinity;
+    for (;;) {
+      const now = Date.now();
+      const starting = holding && now < giveBackAt && !context.signal.aborted;
+      nextDue = Infinity;
+      for (const delivery of await this.store.nextPending()) {
+        if (lanes.has(delivery.webhook)) continue;
+        const due = Date.parse(delivery.nextAttemptAt);
+        if (due > now || !starting) {
+          nextDue = Math.min(nextDue, due);
+          continue;
         }
-      });
-  }
-
-  private async pass(): Promise<void> {
-    const now = Date.now();
-    for (const delivery of await this.store.nextPending()) {
-      if (this.inFlight.has(delivery.webhook) || Date.parse(delivery.nextAttemptAt) > now) continue;
-      const work = this.deliver(delivery).finally(() => {
-        this.inFlight.delete(delivery.webhook);
-        this.wake();
-      });
-      this.inFlight.set(delivery.webhook, work);
+        const lane = this.deliver(delivery)
+          .catch((error: unknown) => this.log.error({ err: error, webhook: delivery.webhook }, 'webhook delivery not recorded'))
+          .finally(() => lanes.delete(delivery.webhook));
+        lanes.set(delivery.webhook, lane);
+      }
+      if (lanes.size === 0) break;
+      // A lane ending frees its webhook's next delivery; the poll picks up new events meanwhile.
+      await Promise.race([...lanes.values(), delay(this.policy.pollIntervalMs)]);
+      if (holding && Date.now() - renewedAt > (this.leaseSeconds * 1000) / 3) {
+        holding = await context.renew();
+        renewedAt = Date.now();
+      }
     }
+    // New deliveries wake the item early (see wake); the short recheck covers one enqueued while
+    // this claim was ending, which that wake could not move.
+    return { runAt: new Date(Math.min(nextDue, Date.now() + this.policy.pollIntervalMs)) };
   }
 
   private async deliver(delivery: DeliveryRecord): Promise<void> {

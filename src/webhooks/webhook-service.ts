@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { AuditContext } from '../audit/audit-log.js';
 import type { RegistryEvents } from '../events/registry-events.js';
 import { RegistryError } from '../registry/errors.js';
-import { attemptDelivery, type WebhookDispatcher } from './delivery.js';
+import { attemptDelivery } from './delivery.js';
 import type { EgressPolicy } from '../network/egress.js';
 import { acrPayload, cloudEvent, maskHeaders, normalizeScope, pingPayload, webhookWants, type AcrPayload, type RegistryChange } from './payloads.js';
 import { webhookActions, type DeliveryRecord, type NewDelivery, type WebhookAction, type WebhookFormat, type WebhookRecord, type WebhookStore } from './webhook-store.js';
@@ -50,7 +50,7 @@ const invalid = (message: string): RegistryError => new RegistryError('INVALID_R
 
 /**
  * Webhooks as ACR has them: turns registry events into deliveries in the durable outbox (the
- * dispatcher sends them) and keeps the delivery log that `list-events` shows.
+ * outbox sends them) and keeps the delivery log that `list-events` shows.
  */
 export class WebhookService {
   // Every push consults the webhook list: keep it in memory briefly (changes here clear it at once;
@@ -60,7 +60,8 @@ export class WebhookService {
 
   constructor(
     private readonly store: WebhookStore,
-    private readonly dispatcher: WebhookDispatcher,
+    /** Tells the outbox there is something to deliver. */
+    private readonly wakeOutbox: () => void,
     private readonly egress: EgressPolicy,
     private readonly registryHost: () => string,
   ) {}
@@ -105,7 +106,7 @@ export class WebhookService {
     if (webhooks.length === 0) return;
     const payload = acrPayload(change);
     await this.store.enqueue(webhooks.map((w) => this.delivery(w, payload)));
-    this.dispatcher.wake();
+    this.wakeOutbox();
   }
 
   private async webhooks(): Promise<WebhookRecord[]> {

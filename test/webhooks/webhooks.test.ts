@@ -254,6 +254,34 @@ describe('durability', () => {
   });
 });
 
+describe('two servers on one database', () => {
+  it('each event is delivered once, in order, whichever server took the push', async (t) => {
+    const dataDir = tempDir('webhook-two-servers');
+    const env = { BERTH_WEBHOOK_BACKOFF_MS: '200' };
+    const a = await startBerth({ dataDir, env, t });
+    const b = await startBerth({ dataDir, env, t });
+    const r = new Receiver();
+    stopAfter(t, r);
+    await r.start();
+    await api(a.url, adminCredentials, 'POST', '/api/v1/webhooks', { name: 'shared', uri: r.url, actions: ['push'] });
+    // The webhook list is cached per server for a moment: wait until b's pushes are delivered too.
+    const clients = [new OciClient(a.url), new OciClient(b.url)];
+    await waitFor(
+      async () => {
+        await clients[1]!.pushImage('shared/probe', `p${Date.now()}`);
+        return r.received.some((e) => e.json.target.repository === 'shared/probe');
+      },
+      { what: 'a push through the second server to be delivered', intervalMs: 500 },
+    );
+    const tags = Array.from({ length: 12 }, (_, i) => `t${i}`);
+    for (const [i, tag] of tags.entries()) await clients[i % 2]!.pushImage('shared/app', tag);
+    const app = () => r.received.filter((e) => e.json.target.repository === 'shared/app');
+    await waitFor(() => app().length >= tags.length, { what: `${tags.length} events`, detail: () => JSON.stringify(app().map((e) => e.json.target.tag)) });
+    await quietPeriod(1500, 'duplicate event');
+    assert.deepEqual(app().map((e) => e.json.target.tag), tags);
+  });
+});
+
 describe('audit of content changes', () => {
   it('push, tag move and delete are queryable by repository and time', async () => {
     const since = new Date().toISOString();
