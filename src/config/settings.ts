@@ -49,6 +49,8 @@ export interface Settings {
   egress: { deny: string[]; allow: string[] };
   /** Online garbage collection (see docs/ARCHITECTURE.md, Garbage collection). */
   gc: { graceSeconds: number; uploadMaxAgeSeconds: number; intervalSeconds: number };
+  /** Soft delete's day, in seconds: 86 400; shorter only in tests (BERTH_SOFT_DELETE_DAY_SECONDS, env only). */
+  softDelete: { daySeconds: number };
 }
 
 /** Options as given on the command line; absent ones fall back to env, config file, defaults. */
@@ -190,6 +192,8 @@ export function resolveSettings(overrides: SettingsOverrides, processEnv: NodeJS
       uploadMaxAgeSeconds: number('gc upload age', env.BERTH_GC_UPLOAD_MAX_AGE_SECONDS ?? file.gc?.uploadMaxAgeSeconds ?? 7 * 86_400),
       intervalSeconds: Math.max(1, number('gc interval', env.BERTH_GC_INTERVAL_SECONDS ?? file.gc?.intervalSeconds ?? 3600)),
     },
+    // For tests only: lets a test watch archived content expire without waiting a day.
+    softDelete: { daySeconds: Math.max(1, number('soft delete day length', env.BERTH_SOFT_DELETE_DAY_SECONDS ?? 86_400)) },
     egress: {
       deny: egressList('egress.deny', env.BERTH_EGRESS_DENY ?? file.egress?.deny),
       allow: egressList('egress.allow', env.BERTH_EGRESS_ALLOW ?? file.egress?.allow),

@@ -53,7 +53,7 @@ export interface LifecycleStore {
   claimReviews(owner: string, graceSeconds: number, leaseSeconds: number, limit: number): Promise<GcCandidate[]>;
   /** Due reviews without claiming them (a dry run). */
   dueReviews(graceSeconds: number, limit: number): Promise<GcCandidate[]>;
-  /** Whether any manifest in any repository references the blob. */
+  /** Whether any manifest in any repository references the blob (a live one, or a soft-deleted one still restorable). */
   isReferenced(digest: string): Promise<boolean>;
   /**
    * In one transaction: if the review is still this owner's, at `version` (untouched) and the

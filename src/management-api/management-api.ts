@@ -23,6 +23,8 @@ import type { Identity } from '../auth/identity.js';
 import type { ManifestService } from '../registry/manifest-service.js';
 import { tagRoutes } from './tag-routes.js';
 import { lifecycleRoutes, type LifecycleRouteOptions } from './lifecycle-routes.js';
+import type { SoftDeleteService } from '../lifecycle/soft-delete.js';
+import { softDeleteRoutes } from './soft-delete-routes.js';
 
 export interface ManagementApiOptions {
   access: AccessManagement;
@@ -38,6 +40,7 @@ export interface ManagementApiOptions {
   triggers: Omit<TriggerRouteOptions, 'tasks'>;
   manifests: ManifestService;
   lifecycle: Omit<LifecycleRouteOptions, 'mayDelete'>;
+  softDelete: SoftDeleteService;
   version: string;
   bodyIdle: BodyIdlePolicy;
 }
@@ -264,11 +267,12 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
   taskRoutes(app, options.tasks, ctx, options.triggers.bases);
   triggerRoutes(app, { tasks: options.tasks, ...options.triggers });
   secretRoutes(app, options.secrets);
-  tagRoutes(app, options.manifests, async (request, repository) => {
+  const mayPush = async (request: FastifyRequest, repository: string): Promise<boolean> => {
     if (!options.auth) return true;
     const identity = identities.get(request);
     return identity !== undefined && options.auth.authorizer.allows(identity, repository, 'push');
-  });
+  };
+  tagRoutes(app, options.manifests, mayPush);
 
   lifecycleRoutes(app, {
     ...options.lifecycle,
@@ -278,6 +282,8 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
       return identity !== undefined && options.auth.authorizer.allows(identity, repository, 'delete');
     },
   });
+
+  softDeleteRoutes(app, options.softDelete, mayPush);
 
   // settings, keys, audit
   app.get('/api/v1/settings', { schema: { tags: ['settings'] } }, async () => access.getSettings());

@@ -5,24 +5,28 @@ import type { Kysely } from 'kysely';
 import type { Registry } from 'prom-client';
 import type { WorkHandler } from '../background/background-worker.js';
 import type { Settings } from '../config/settings.js';
+import type { RegistryEvents } from '../events/registry-events.js';
 import { GarbageCollector, gcHandler } from '../lifecycle/garbage-collector.js';
 import { gcMetrics } from '../lifecycle/gc-metrics.js';
 import { repositoryMatcher } from '../lifecycle/purge-options.js';
 import { PurgeService } from '../lifecycle/purge-service.js';
 import { retentionHandler } from '../lifecycle/retention.js';
+import { SoftDeleteService, softDeleteExpiryHandler } from '../lifecycle/soft-delete.js';
 import type { MetadataStore } from '../metadata/metadata-store.js';
 import type { Database } from '../metadata/sql/schema.js';
 import { SqlLifecycleStore } from '../metadata/sql/sql-lifecycle-store.js';
+import { SqlSoftDeleteStore } from '../metadata/sql/sql-soft-delete-store.js';
 import type { ManifestService } from '../registry/manifest-service.js';
 import type { BlobStore } from '../storage/blob-store.js';
 
-/** Purge, retention and garbage collection (the lifecycle part of the composition root). */
+/** Purge, retention, soft delete and garbage collection (the lifecycle part of the composition root). */
 export function composeLifecycle(options: {
   settings: Settings;
   db: Kysely<Database>;
   metadata: MetadataStore;
   blobStore: BlobStore;
   manifests: ManifestService;
+  events: RegistryEvents;
   registry: Registry;
   log: FastifyBaseLogger;
 }) {
@@ -31,7 +35,8 @@ export function composeLifecycle(options: {
   const purge = new PurgeService(store, options.manifests);
   const owner = `${hostname().split('.')[0]}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const collector = new GarbageCollector(store, options.metadata, options.blobStore, settings.gc, owner, gcMetrics(options.registry, store));
-  const handlers: WorkHandler[] = [retentionHandler(store, purge, log), gcHandler(collector, settings.gc, log)];
+  const softDelete = new SoftDeleteService(new SqlSoftDeleteStore(options.db), options.events, settings.softDelete.daySeconds * 1000);
+  const handlers: WorkHandler[] = [retentionHandler(store, purge, log), softDeleteExpiryHandler(softDelete, log), gcHandler(collector, settings.gc, log)];
   /** The repositories that purge filters' repository regexes select now (a run token's delete rights). */
   const repositoriesMatching = async (regexes: string[]): Promise<string[]> => {
     if (regexes.length === 0) return [];
@@ -44,5 +49,5 @@ export function composeLifecycle(options: {
     });
     return (await store.repositories()).filter((name) => matchers.some((m) => m.test(name)));
   };
-  return { store, purge, collector, handlers, repositoriesMatching };
+  return { store, purge, collector, softDelete, handlers, repositoriesMatching };
 }

@@ -117,7 +117,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     const port = boundAddress.split(':').pop();
     return ['0.0.0.0', '::', 'localhost'].includes(settings.host) || settings.host.startsWith('127.') ? `127.0.0.1:${port}` : boundAddress;
   };
-  const lifecycle = composeLifecycle({ settings, db, metadata, blobStore, manifests, registry: metrics.registry, log: app.log });
+  const lifecycle = composeLifecycle({ settings, db, metadata, blobStore, manifests, events, registry: metrics.registry, log: app.log });
   const { runs, tasks, secrets, agent, agentBackend, housekeeping, taskStore, runStore } = composeTasks({
     settings,
     db,
@@ -162,6 +162,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     triggers: { bases: background.bases, sourceEvents: background.sourceEvents, commits: background.commits },
     manifests,
     lifecycle: { purge: lifecycle.purge, store: lifecycle.store, collector: lifecycle.collector },
+    softDelete: lifecycle.softDelete,
     version: berthVersion,
     bodyIdle,
   });

@@ -120,7 +120,8 @@ describe('every other management endpoint needs the Owner role', () => {
     // Imports and next-version tags check rights on the repositories their body names (test/tasks/next-version.test.ts);
     // push webhooks are signed with the task's secret instead of a login (test/triggers/source-trigger.test.ts).
     // Purge checks the delete right on every repository its filters select (test/lifecycle/purge.test.ts).
-    const guarded = routes.filter((r) => !r.path.startsWith('/api/v1/imports') && !['/api/v1/next-version-tags', '/api/v1/purge'].includes(r.path) && !r.path.endsWith('/source-webhook'));
+    // Soft-deleted content needs the push right on its repository (test/lifecycle/soft-delete.test.ts).
+    const guarded = routes.filter((r) => !r.path.startsWith('/api/v1/imports') && !r.path.startsWith('/api/v1/deleted/') && !['/api/v1/next-version-tags', '/api/v1/purge'].includes(r.path) && !r.path.endsWith('/source-webhook'));
     for (const name of ['team-a-reader', 'other-reader', 'pusher', 'puller', 'deleter']) {
       for (const { method, path } of guarded) {
         const res = await api<Envelope>(berth.url, who[name]!, method, path, ['POST', 'PUT', 'PATCH'].includes(method) ? {} : undefined);

@@ -407,6 +407,60 @@ function lifecycle(dialect: SqlDialectName): Migration {
   };
 }
 
+/**
+ * Soft delete's archive: what a delete took while soft delete was on (the manifest with its
+ * bytes, its references, the tags it had), restorable until `deleted_at` + the policy's days.
+ * The archive's references keep blobs from the collector (see sql-lifecycle-store).
+ */
+function softDelete(dialect: SqlDialectName): Migration {
+  const binary = dialect === 'postgres' ? 'bytea' : 'blob';
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('deleted_manifests')
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('media_type', 'text', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('content', binary, (c) => c.notNull())
+        .addColumn('artifact_type', 'text')
+        .addColumn('config_media_type', 'text')
+        .addColumn('config_digest', 'text')
+        .addColumn('subject_digest', 'text')
+        .addColumn('annotations', 'text')
+        .addColumn('platform_os', 'text')
+        .addColumn('platform_architecture', 'text')
+        .addColumn('platform_variant', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('deleted_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('deleted_manifests_pk', ['repository', 'digest'])
+        .execute();
+      await db.schema.createIndex('deleted_manifests_deleted_at').on('deleted_manifests').columns(['deleted_at']).execute();
+      await db.schema
+        .createTable('deleted_manifest_references')
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('parent_digest', 'text', (c) => c.notNull())
+        .addColumn('child_digest', 'text', (c) => c.notNull())
+        .addColumn('child_kind', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('deleted_manifest_references_pk', ['repository', 'parent_digest', 'child_digest'])
+        .execute();
+      await db.schema.createIndex('deleted_manifest_references_child').on('deleted_manifest_references').columns(['child_digest']).execute();
+      await db.schema
+        .createTable('deleted_tags')
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('deleted_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('deleted_tags_pk', ['repository', 'name', 'digest'])
+        .execute();
+      await db.schema.createIndex('deleted_tags_deleted_at').on('deleted_tags').columns(['deleted_at']).execute();
+    },
+  };
+}
+
 class InCodeMigrations implements MigrationProvider {
   constructor(private readonly dialect: SqlDialectName) {}
   async getMigrations(): Promise<Record<string, Migration>> {
@@ -424,6 +478,7 @@ class InCodeMigrations implements MigrationProvider {
       '0011_background_work_and_triggers': backgroundWorkAndTriggers(this.dialect),
       '0012_repository_metadata': repositoryMetadata(),
       '0013_lifecycle': lifecycle(this.dialect),
+      '0015_soft_delete': softDelete(this.dialect),
     };
   }
 }

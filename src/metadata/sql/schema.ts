@@ -281,7 +281,47 @@ export interface GcRunsTable {
   duration_ms: number;
 }
 
+/** Soft delete's archive (migration 0015): a deleted manifest as it was, restorable for N days. */
+export interface DeletedManifestsTable {
+  repository: string;
+  digest: string;
+  media_type: string;
+  size: number;
+  content: Uint8Array;
+  artifact_type: string | null;
+  config_media_type: string | null;
+  config_digest: string | null;
+  subject_digest: string | null;
+  annotations: string | null;
+  platform_os: string | null;
+  platform_architecture: string | null;
+  platform_variant: string | null;
+  created_at: string;
+  updated_at: string;
+  deleted_at: string;
+}
+
+export interface DeletedManifestReferencesTable {
+  repository: string;
+  parent_digest: string;
+  child_digest: string;
+  child_kind: 'blob' | 'manifest';
+}
+
+/** A tag a delete took, with the digest it pointed at then (its manifest may still be live). */
+export interface DeletedTagsTable {
+  repository: string;
+  name: string;
+  digest: string;
+  created_at: string;
+  updated_at: string;
+  deleted_at: string;
+}
+
 export interface Database {
+  deleted_manifests: DeletedManifestsTable;
+  deleted_manifest_references: DeletedManifestReferencesTable;
+  deleted_tags: DeletedTagsTable;
   gc_blob_reviews: GcBlobReviewsTable;
   gc_runs: GcRunsTable;
   work_items: WorkItemsTable;

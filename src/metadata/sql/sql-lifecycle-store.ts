@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { GcCandidate, GcRunRecord, LifecycleStore, RetentionPolicy, StaleUpload } from '../../lifecycle/lifecycle-store.js';
 import type { RepositorySnapshot, SnapshotManifest } from '../../lifecycle/purge-plan.js';
 import type { Database } from './schema.js';
+import { archiveReferences } from './soft-delete-archive.js';
 
 /** What purge, retention and policies leave alone: ACR's write lock includes the delete lock. */
 const isLocked = (row: { delete_enabled: number; write_enabled: number }): boolean => Number(row.delete_enabled) === 0 || Number(row.write_enabled) === 0;
@@ -144,7 +145,7 @@ export class SqlLifecycleStore implements LifecycleStore {
 
   async isReferenced(digest: string): Promise<boolean> {
     const row = await this.db.selectFrom('manifest_references').select('child_digest').where('child_digest', '=', digest).where('child_kind', '=', 'blob').executeTakeFirst();
-    return row !== undefined;
+    return row !== undefined || (await archiveReferences(this.db, digest));
   }
 
   async sweep(owner: string, candidate: GcCandidate, removeBytes: () => Promise<void>): Promise<'deleted' | 'kept' | 'touched'> {
@@ -156,7 +157,7 @@ export class SqlLifecycleStore implements LifecycleStore {
       }
       const referenced = await trx.selectFrom('manifest_references').select('child_digest').where('child_digest', '=', candidate.digest).where('child_kind', '=', 'blob').executeTakeFirst();
       await trx.deleteFrom('gc_blob_reviews').where('digest', '=', candidate.digest).execute();
-      if (referenced) return 'kept';
+      if (referenced || (await archiveReferences(trx, candidate.digest))) return 'kept';
       await trx.deleteFrom('repository_blobs').where('digest', '=', candidate.digest).execute();
       await trx.deleteFrom('blobs').where('digest', '=', candidate.digest).execute();
       await removeBytes();

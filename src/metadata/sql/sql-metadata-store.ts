@@ -13,6 +13,7 @@ import type {
 } from '../metadata-store.js';
 import type { Database, ManifestsTable } from './schema.js';
 import { queueBlobReviews, touchBlobReviews } from './gc-review-queue.js';
+import { archiveManifest, archiveTag } from './soft-delete-archive.js';
 
 const now = (): string => new Date().toISOString();
 
@@ -226,6 +227,7 @@ export class SqlMetadataStore implements MetadataStore {
 
   async deleteManifest(repository: string, digest: string, journal: JournalEntry[] = []): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
+      await archiveManifest(trx, repository, digest);
       await queueChildBlobs(trx, repository, digest);
       await trx.deleteFrom('tags').where('repository', '=', repository).where('digest', '=', digest).execute();
       await trx
@@ -275,6 +277,7 @@ export class SqlMetadataStore implements MetadataStore {
       const row = await trx.selectFrom('tags').select('digest').where('repository', '=', repository).where('name', '=', tag).executeTakeFirst();
       // A tag that moved since the caller looked (a purge plan) is not the tag it meant.
       if (!row || (expectedDigest !== undefined && row.digest !== expectedDigest)) return false;
+      await archiveTag(trx, repository, tag);
       await trx.deleteFrom('tags').where('repository', '=', repository).where('name', '=', tag).execute();
       const at = now();
       await markIfUntagged(trx, repository, row.digest, at);
@@ -304,6 +307,7 @@ export class SqlMetadataStore implements MetadataStore {
         const subject = await trx.selectFrom('manifests').select('digest').where('repository', '=', repository).where('digest', '=', manifest.subject_digest).executeTakeFirst();
         if (subject) return false;
       }
+      await archiveManifest(trx, repository, digest);
       await queueChildBlobs(trx, repository, digest);
       await trx.deleteFrom('manifest_references').where('repository', '=', repository).where('parent_digest', '=', digest).execute();
       await trx.deleteFrom('manifests').where('repository', '=', repository).where('digest', '=', digest).execute();
