@@ -234,6 +234,9 @@ export class ImportService {
     if (source.reference.includes(':') && top.digest !== source.reference) {
       throw new RegistryError('DIGEST_INVALID', `the source sent content for ${top.digest}, not ${source.reference}`);
     }
+    // A lock refuses the job before anything is copied; --force overwrites tags, never locks.
+    for (const repository of repositories) await this.manifests.assertPushAllowed(repository, null, top.digest);
+    for (const target of targets) await this.manifests.assertPushAllowed(target.repository, target.tag, top.digest);
     const items: ManifestItem[] = [];
     const seen = new Set<string>();
     const fetchByDigest = async (digest: string): Promise<ManifestItem> => {
