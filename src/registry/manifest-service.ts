@@ -167,7 +167,10 @@ export class ManifestService {
     if (tag !== null && locks.tag && !locks.tag.writeEnabled && locks.tag.digest !== digest) throw lockedError({ kind: 'tag', repository, tag }, 'writeEnabled');
   }
 
-  /** Deletes a tag only while it still points at `digest` (purge acts on what it planned). */
+  /**
+   * Deletes a tag only while it still points at `digest` (purge acts on what it planned). A lock
+   * on the tag or its repository throws DENIED rather than answering false: purge counts it as kept.
+   */
   async deleteTagIfAt(repository: string, tag: string, digest: string): Promise<boolean> {
     const journal = [this.events.journalEntry('tag.deleted', { repository, tag })];
     const deleted = await this.metadata.deleteTag(repository, tag, journal, digest);

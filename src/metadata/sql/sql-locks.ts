@@ -4,7 +4,9 @@ import type { Database } from './schema.js';
 
 /**
  * Lock checks run inside the transaction that changes content, so a lock set concurrently is
- * either seen here or set after the change committed: it cannot be slipped past.
+ * either seen here or set after the change committed: it cannot be slipped past. SQLite's
+ * immediate transaction holds the write lock from its start; on PostgreSQL these reads will need
+ * FOR SHARE (a PATCH of the flags then waits for the change, or the change for the PATCH).
  */
 
 export async function assertRepositoryWritable(trx: Kysely<Database>, repository: string): Promise<void> {
