@@ -4,6 +4,7 @@ import type { BlobService } from '../registry/blob-service.js';
 import type { ManifestService } from '../registry/manifest-service.js';
 import type { MetadataStore } from '../metadata/metadata-store.js';
 import { RegistryError } from '../registry/errors.js';
+import { lockedError } from '../registry/locks.js';
 import { digestOf } from '../registry/digest.js';
 import { parseManifest } from '../registry/manifest.js';
 import { emptyProgress, type ImportJob, type ImportStore } from './import-store.js';
@@ -363,8 +364,10 @@ export class ImportService {
 
   private async refuseExistingTags(targets: Array<{ repository: string; tag: string }>, allowDigest?: string): Promise<void> {
     for (const target of targets) {
-      const existing = await this.metadata.getTag(target.repository, target.tag);
+      const existing = (await this.metadata.pushLocks(target.repository, target.tag)).tag;
       if (existing && existing.digest !== allowDigest) {
+        // --force would not help a locked tag: say what does.
+        if (!existing.writeEnabled) throw lockedError({ kind: 'tag', repository: target.repository, tag: target.tag }, 'writeEnabled');
         throw new RegistryError('CONFLICT', `${target.repository}:${target.tag} already exists; use --force to overwrite it`);
       }
     }

@@ -301,6 +301,8 @@ describe('import', () => {
 
     const old = await client.pushImage('locks/imported-tag', 'v1');
     await setLock('locks/imported-tag/_tags/v1', { writeEnabled: false });
+    // Without --force the submission itself is refused, naming the lock (not "use --force").
+    assertDenied(await call('POST', '/api/v1/imports', { source, targetTags: ['locks/imported-tag:v1'] }), tagLocked('locks/imported-tag', 'v1', 'writeEnabled'));
     const ontoTag = await importAndWait({ source, targetTags: ['locks/imported-tag:v1'], force: true });
     assert.equal(ontoTag.status, 'failed');
     assert.equal(ontoTag.error, tagLocked('locks/imported-tag', 'v1', 'writeEnabled'));
