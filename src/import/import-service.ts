@@ -4,6 +4,7 @@ import type { BlobService } from '../registry/blob-service.js';
 import type { ManifestService } from '../registry/manifest-service.js';
 import type { MetadataStore } from '../metadata/metadata-store.js';
 import { RegistryError } from '../registry/errors.js';
+import { lockedError } from '../registry/locks.js';
 import { digestOf } from '../registry/digest.js';
 import { parseManifest } from '../registry/manifest.js';
 import { emptyProgress, type ImportJob, type ImportStore } from './import-store.js';
@@ -234,6 +235,9 @@ export class ImportService {
     if (source.reference.includes(':') && top.digest !== source.reference) {
       throw new RegistryError('DIGEST_INVALID', `the source sent content for ${top.digest}, not ${source.reference}`);
     }
+    // A lock refuses the job before anything is copied; --force overwrites tags, never locks.
+    for (const repository of repositories) await this.manifests.assertPushAllowed(repository, null, top.digest);
+    for (const target of targets) await this.manifests.assertPushAllowed(target.repository, target.tag, top.digest);
     const items: ManifestItem[] = [];
     const seen = new Set<string>();
     const fetchByDigest = async (digest: string): Promise<ManifestItem> => {
@@ -360,8 +364,10 @@ export class ImportService {
 
   private async refuseExistingTags(targets: Array<{ repository: string; tag: string }>, allowDigest?: string): Promise<void> {
     for (const target of targets) {
-      const existing = await this.metadata.getTag(target.repository, target.tag);
+      const existing = (await this.metadata.pushLocks(target.repository, target.tag)).tag;
       if (existing && existing.digest !== allowDigest) {
+        // --force would not help a locked tag: say what does.
+        if (!existing.writeEnabled) throw lockedError({ kind: 'tag', repository: target.repository, tag: target.tag }, 'writeEnabled');
         throw new RegistryError('CONFLICT', `${target.repository}:${target.tag} already exists; use --force to overwrite it`);
       }
     }

@@ -27,6 +27,30 @@ export interface ManifestRecord {
 export interface StoredManifest extends ManifestRecord {
   createdAt: string;
   updatedAt: string;
+  /**
+   * readEnabled of each level a pull passes through, read with the manifest (no extra query):
+   * the repository's, the manifest's, and the tag's when looked up by tag.
+   */
+  readEnabled?: { repository: boolean; manifest: boolean; tag?: boolean };
+}
+
+/** A linked blob as a pull sees it: its size and its repository's readEnabled. */
+export interface LinkedBlob {
+  size: number;
+  repositoryReadEnabled: boolean;
+}
+
+/** What a push would meet: the repository's writeEnabled (null: no repository yet) and the tag's. */
+export interface PushLocks {
+  repositoryWriteEnabled: boolean | null;
+  tag: { digest: string; writeEnabled: boolean } | null;
+}
+
+/** One deleted manifest, as a repository deletion reports and journals it. */
+export interface DeletedManifest {
+  digest: string;
+  mediaType: string;
+  tags: string[];
 }
 
 /** A content reference from a manifest: a blob (config, layer) or a child manifest (index entry). */
@@ -72,6 +96,7 @@ export interface JournaledEvent extends JournalEntry {
 }
 
 export interface MetadataStore {
+  /** The catalog: repositories with listEnabled (a hidden one is still pullable). */
   listRepositories(page: Page): Promise<string[]>;
   repositoryExists(repository: string): Promise<boolean>;
 
@@ -79,8 +104,11 @@ export interface MetadataStore {
   linkBlob(repository: string, digest: string, size: number): Promise<void>;
   /** Size of the blob if `repository` links it, else null. */
   linkedBlobSize(repository: string, digest: string): Promise<number | null>;
+  /** The link with its repository's read lock, in the one query a blob GET/HEAD makes. */
+  linkedBlob(repository: string, digest: string): Promise<LinkedBlob | null>;
   /** Up to `limit` repositories that link the blob. */
   repositoriesWithBlob(digest: string, limit: number): Promise<string[]>;
+  /** Refuses (DENIED) when the repository is write- or delete-locked. */
   unlinkBlob(repository: string, digest: string): Promise<boolean>;
   /**
    * A blob is about to be used (uploaded, mounted, linked, HEAD-checked, referenced): a review
@@ -102,7 +130,8 @@ export interface MetadataStore {
   /**
    * Stores a manifest, its child references and optionally points `tag` at it, in one
    * transaction, with the journal entries `journal` makes (given what the tag pointed at
-   * before). Returns that previous digest (null if the tag is new or did not move).
+   * before). Returns that previous digest (null if the tag is new or did not move). Refuses
+   * (DENIED) in that transaction when the repository is write-locked or the tag is and would move.
    */
   putManifest(
     manifest: ManifestRecord,
@@ -112,25 +141,33 @@ export interface MetadataStore {
   ): Promise<{ previousTagDigest: string | null }>;
   getManifest(repository: string, digest: string): Promise<StoredManifest | null>;
   getManifestByTag(repository: string, tag: string): Promise<StoredManifest | null>;
-  /** Deletes a manifest and every tag pointing at it (journaling `journal` if it existed). */
+  /**
+   * Deletes a manifest and every tag pointing at it (journaling `journal` if it existed). Refuses
+   * (DENIED) when the repository, the manifest or one of those tags is write- or delete-locked.
+   */
   deleteManifest(repository: string, digest: string, journal?: JournalEntry[]): Promise<boolean>;
 
+  /** Tags with listEnabled (a hidden one is still pullable). */
   listTags(repository: string, page: Page): Promise<string[]>;
   /** Tags pointing at `digest`. */
   tagsOf(repository: string, digest: string): Promise<string[]>;
   getTag(repository: string, tag: string): Promise<TagRecord | null>;
-  /** With `expectedDigest`, only while the tag still points there. */
+  /**
+   * With `expectedDigest`, only while the tag still points there. Refuses (DENIED) when the tag or
+   * its repository is write- or delete-locked (the manifest's lock does not hold its tags).
+   */
   deleteTag(repository: string, tag: string, journal?: JournalEntry[], expectedDigest?: string): Promise<boolean>;
   /**
    * Deletes a manifest only if nothing keeps it, checked in the deleting transaction: no tag, no
-   * parent index in the repository, no subject still present. False when kept or absent.
+   * parent index in the repository, no subject still present. False when kept or absent; refuses
+   * (DENIED) when the manifest or its repository is write- or delete-locked.
    */
   deleteManifestIfUnused(repository: string, digest: string, journal: JournalEntry[]): Promise<boolean>;
   /**
    * Points a new tag at a stored manifest, named by `name` from the repository's tags that start
    * with `namePrefix`, read in the same transaction as the write (so two callers never pick the
    * same name), with the journal entries `journal` makes. Null when the repository does not hold
-   * the manifest.
+   * the manifest. Refuses (DENIED) when the repository is write-locked.
    */
   addTagNamedFrom(
     repository: string,
@@ -139,6 +176,15 @@ export interface MetadataStore {
     name: (tags: string[]) => string,
     journal: (tag: string, manifest: { mediaType: string; size: number }) => JournalEntry[],
   ): Promise<{ tag: string } | null>;
+
+  /**
+   * Deletes every manifest and tag of a repository in one transaction, journaling what `journal`
+   * makes of them; refuses (DENIED) with the first lock found (the repository's, a tag's, a
+   * manifest's), deleting nothing.
+   */
+  deleteRepositoryContent(repository: string, journal: (deleted: DeletedManifest[]) => JournalEntry[]): Promise<DeletedManifest[]>;
+  /** The locks a push to `repository` (and `tag`) would meet, for callers that refuse early (import). */
+  pushLocks(repository: string, tag: string | null): Promise<PushLocks>;
 
   /** Journal entries after `afterSeq`, oldest first. */
   readJournal(afterSeq: number, limit: number): Promise<JournaledEvent[]>;

@@ -4,7 +4,7 @@
  * MetadataStore so the hot push and pull paths do not grow with it.
  */
 
-/** ACR's changeable attributes. Stored and shown; enforcing them (locks) is a later step. */
+/** ACR's changeable attributes (locks); what each one refuses is in src/registry/locks.ts. */
 export interface ChangeableAttributes {
   deleteEnabled: boolean;
   writeEnabled: boolean;

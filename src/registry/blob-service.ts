@@ -7,6 +7,7 @@ import type { RegistryEvents } from '../events/registry-events.js';
 import { isStorageFull, RegistryError } from './errors.js';
 import { assertRepositoryName, isRepositoryName, parseDigest } from './reference.js';
 import { newHash } from './digest.js';
+import { lockedError } from './locks.js';
 
 export interface BlobContent {
   size: number;
@@ -47,11 +48,15 @@ export class BlobService {
     await this.metadata.touchBlobs([digest]).catch((error: unknown) => {
       if (!isStorageFull(error)) throw error;
     });
-    const size = await this.metadata.linkedBlobSize(repository, digest);
-    if (size !== null) return { size, open: (range) => this.blobs.read(digest, range) };
+    // The repository's read lock comes with the link, in the same query.
+    const linked = await this.metadata.linkedBlob(repository, digest);
+    if (linked && !linked.repositoryReadEnabled) throw lockedError({ kind: 'repository', repository }, 'readEnabled');
+    if (linked) return { size: linked.size, open: (range) => this.blobs.read(digest, range) };
     // Manifests are content too; Distribution serves them on the blob endpoint, and so do we.
     const manifest = await this.metadata.getManifest(repository, digest);
     if (manifest) {
+      if (manifest.readEnabled?.repository === false) throw lockedError({ kind: 'repository', repository }, 'readEnabled');
+      if (manifest.readEnabled?.manifest === false) throw lockedError({ kind: 'manifest', repository, digest }, 'readEnabled');
       const bytes = Buffer.from(manifest.content);
       return {
         size: bytes.length,
@@ -84,9 +89,10 @@ export class BlobService {
     parseDigest(digest);
     if (!isRepositoryName(from)) return false;
     await this.metadata.touchBlobs([digest]);
-    const size = await this.metadata.linkedBlobSize(from, digest);
-    if (size === null || (await this.blobs.stat(digest)) === null) return false;
-    await this.metadata.linkBlob(repository, digest, size);
+    // A read-locked source cannot be pulled, so it cannot lend its blobs either (the client uploads).
+    const linked = await this.metadata.linkedBlob(from, digest);
+    if (linked === null || !linked.repositoryReadEnabled || (await this.blobs.stat(digest)) === null) return false;
+    await this.metadata.linkBlob(repository, digest, linked.size);
     this.events.emit('blob.mounted', { repository, digest, from });
     return true;
   }

@@ -1,7 +1,8 @@
 import type { BlobStore } from '../storage/blob-store.js';
-import type { ManifestRecord, MetadataStore, ReferrerDescriptor, StoredManifest } from '../metadata/metadata-store.js';
+import type { DeletedManifest, ManifestRecord, MetadataStore, ReferrerDescriptor, StoredManifest } from '../metadata/metadata-store.js';
 import type { RegistryEvents } from '../events/registry-events.js';
 import { RegistryError } from './errors.js';
+import { lockedError } from './locks.js';
 import { assertRepositoryName, isTag, parseDigest, parseManifestReference, type ManifestReference } from './reference.js';
 import { digestOf } from './digest.js';
 import { isImageConfigType, parseManifest, type Descriptor } from './manifest.js';
@@ -82,7 +83,8 @@ export class ManifestService {
     assertRepositoryName(repository);
     assertVersionPrefix(prefix);
     assertVersionBump(bump);
-    const { digest } = await this.get(repository, source);
+    // Tagging is a write, not a pull: a read lock on the source does not stop it.
+    const { digest } = await this.find(repository, source);
     let previous: Version | null = null;
     const added = await this.metadata.addTagNamedFrom(
       repository,
@@ -101,7 +103,17 @@ export class ManifestService {
     return { repository, tag: added.tag, version: formatVersion(versionOf(prefix, added.tag)!), digest, previousVersion: previousVersion ? formatVersion(previousVersion) : null };
   }
 
+  /** A pull: refused (DENIED) when the repository, the tag asked by, or the manifest is read-locked. */
   async get(repository: string, reference: string): Promise<StoredManifest> {
+    const manifest = await this.find(repository, reference);
+    const readable = manifest.readEnabled;
+    if (readable?.repository === false) throw lockedError({ kind: 'repository', repository }, 'readEnabled');
+    if (readable?.tag === false) throw lockedError({ kind: 'tag', repository, tag: reference }, 'readEnabled');
+    if (readable?.manifest === false) throw lockedError({ kind: 'manifest', repository, digest: manifest.digest }, 'readEnabled');
+    return manifest;
+  }
+
+  private async find(repository: string, reference: string): Promise<StoredManifest> {
     assertRepositoryName(repository);
     const ref = await this.lookupReference(repository, reference);
     const manifest =
@@ -132,7 +144,33 @@ export class ManifestService {
     this.events.committed();
   }
 
-  /** Deletes a tag only while it still points at `digest` (purge acts on what it planned). */
+  /**
+   * Every manifest and tag of the repository, in one transaction; refused (DENIED) with the first
+   * lock found, and then nothing is deleted. Journaled as one `manifest.deleted` per manifest.
+   */
+  async deleteRepository(repository: string): Promise<DeletedManifest[]> {
+    assertRepositoryName(repository);
+    const deleted = await this.metadata.deleteRepositoryContent(repository, (manifests) =>
+      manifests.map((m) => this.events.journalEntry('manifest.deleted', { repository, digest: m.digest, mediaType: m.mediaType, tags: m.tags })),
+    );
+    if (deleted.length > 0) this.events.committed();
+    return deleted;
+  }
+
+  /**
+   * Refuses (DENIED) a push the locks would refuse, before any work is done for it (an import
+   * copying blobs). The push's own transaction checks again: this only fails early.
+   */
+  async assertPushAllowed(repository: string, tag: string | null, digest: string): Promise<void> {
+    const locks = await this.metadata.pushLocks(repository, tag);
+    if (locks.repositoryWriteEnabled === false) throw lockedError({ kind: 'repository', repository }, 'writeEnabled');
+    if (tag !== null && locks.tag && !locks.tag.writeEnabled && locks.tag.digest !== digest) throw lockedError({ kind: 'tag', repository, tag }, 'writeEnabled');
+  }
+
+  /**
+   * Deletes a tag only while it still points at `digest` (purge acts on what it planned). A lock
+   * on the tag or its repository throws DENIED rather than answering false: purge counts it as kept.
+   */
   async deleteTagIfAt(repository: string, tag: string, digest: string): Promise<boolean> {
     const journal = [this.events.journalEntry('tag.deleted', { repository, tag })];
     const deleted = await this.metadata.deleteTag(repository, tag, journal, digest);
@@ -142,7 +180,8 @@ export class ManifestService {
 
   /**
    * Deletes an untagged manifest unless something keeps it (a tag, a parent index, a subject
-   * still present), checked in the deleting transaction; journaled as `manifest.deleted`.
+   * still present), checked in the deleting transaction; journaled as `manifest.deleted`. A lock
+   * throws DENIED rather than answering false: purge counts it as kept by a lock.
    */
   async deleteIfUnused(repository: string, digest: string): Promise<boolean> {
     const manifest = await this.metadata.getManifest(repository, digest);

@@ -95,22 +95,14 @@ export class RepositoryService {
     return { manifestsDeleted: [], tagsDeleted: [tag] };
   }
 
-  /** Every manifest of the repository (and so every tag). */
+  /**
+   * Every manifest of the repository (and so every tag), in one transaction: a lock on the
+   * repository or on anything in it refuses the whole deletion (DENIED, naming the first lock).
+   */
   async deleteRepository(name: string): Promise<DeletionReport> {
     await this.repository(name);
-    const report: DeletionReport = { manifestsDeleted: [], tagsDeleted: [] };
-    for (;;) {
-      const page = await this.store.manifests(name, { order: 'name', limit: 100 });
-      if (page.length === 0) return report;
-      for (const manifest of page) {
-        await this.content.delete(name, manifest.digest).catch((error: unknown) => {
-          // Deleted meanwhile (an index's child by another caller): nothing to report.
-          if (!(error instanceof RegistryError && error.code === 'MANIFEST_UNKNOWN')) throw error;
-        });
-        report.manifestsDeleted.push(manifest.digest);
-        report.tagsDeleted.push(...manifest.tags);
-      }
-    }
+    const deleted = await this.content.deleteRepository(name);
+    return { manifestsDeleted: deleted.map((m) => m.digest), tagsDeleted: deleted.flatMap((m) => m.tags) };
   }
 
   private async digestOf(name: string, reference: string): Promise<string> {

@@ -30,6 +30,15 @@ const repositoryColumns: Column<RepositoryView>[] = [
 ];
 const resultColumn: Column<string>[] = [['Result', (v) => v]];
 
+/** `update` answers with the changed object; its table leads with the four attributes it set. */
+function withAttributes<T extends { changeableAttributes: Record<string, boolean> }>(columns: Column<T>[], after = 1): Column<T>[] {
+  const attributes: Column<T>[] = (['deleteEnabled', 'writeEnabled', 'readEnabled', 'listEnabled'] as const).map((a) => [
+    a[0]!.toUpperCase() + a.slice(1),
+    (v: T) => v.changeableAttributes[a],
+  ]);
+  return [...columns.slice(0, after), ...attributes, ...columns.slice(after)];
+}
+
 /** az's `-n/--name REGISTRY`: Berth's `-r`. */
 function withRegistryName(command: Command): Command {
   return withOutput(command).option('-n, --name <registry>', 'the registry (as -r; az compatibility)');
@@ -141,7 +150,7 @@ export function registerRepositoryDataCommands(repository: Command): void {
   withRegistryName(
     repository
       .command('update')
-      .description('set changeable attributes of a repository, tag or manifest (stored; not yet enforced as locks)')
+      .description('lock or unlock a repository, tag or manifest: --write-enabled false refuses overwrite and delete, --delete-enabled false delete, --read-enabled false pulls, --list-enabled false hides it from listings')
       .option('--repository <name>', 'the repository')
       .option('--image <image>', 'REPOSITORY:TAG or REPOSITORY@DIGEST')
       .option('--delete-enabled <bool>', 'true or false')
@@ -161,8 +170,8 @@ export function registerRepositoryDataCommands(repository: Command): void {
     );
     const client = dataClient([repositoryScope(name, 'pull,push')]);
     const format = outputFormat(o);
-    if (!image) return print(format, await client.call<RepositoryView>('PATCH', `/acr/v1/${name}`, change), repositoryColumns);
-    if (image.tag !== undefined) return print(format, (await client.call<{ tag: TagView }>('PATCH', `/acr/v1/${name}/_tags/${image.tag}`, change)).tag, tagColumns);
-    return print(format, (await client.call<{ manifest: ManifestView }>('PATCH', `/acr/v1/${name}/_manifests/${image.reference}`, change)).manifest, manifestColumns);
+    if (!image) return print(format, await client.call<RepositoryView>('PATCH', `/acr/v1/${name}`, change), withAttributes(repositoryColumns, 2));
+    if (image.tag !== undefined) return print(format, (await client.call<{ tag: TagView }>('PATCH', `/acr/v1/${name}/_tags/${image.tag}`, change)).tag, withAttributes(tagColumns));
+    return print(format, (await client.call<{ manifest: ManifestView }>('PATCH', `/acr/v1/${name}/_manifests/${image.reference}`, change)).manifest, withAttributes(manifestColumns));
   });
 }

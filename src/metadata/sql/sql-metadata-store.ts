@@ -1,11 +1,14 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type {
+  DeletedManifest,
   JournalEntry,
   JournaledEvent,
   ManifestChild,
+  LinkedBlob,
   ManifestRecord,
   MetadataStore,
   Page,
+  PushLocks,
   ReferrerDescriptor,
   StoredManifest,
   TagRecord,
@@ -13,16 +16,19 @@ import type {
 } from '../metadata-store.js';
 import type { Database, ManifestsTable } from './schema.js';
 import { queueBlobReviews, touchBlobReviews } from './gc-review-queue.js';
+import { assertManifestDeletable, assertRepositoryContentDeletable, assertRepositoryDeletable, assertRepositoryWritable, assertTagDeletable } from './sql-locks.js';
+import { lockedError } from '../../registry/locks.js';
 import { archiveManifest, archiveTag } from './soft-delete-archive.js';
 
 const now = (): string => new Date().toISOString();
+const isOn = (flag: number | null): boolean => Number(flag) === 1;
 
 /** MetadataStore on any SQL database Kysely speaks (SQLite by default, PostgreSQL for scale-out). */
 export class SqlMetadataStore implements MetadataStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async listRepositories(page: Page): Promise<string[]> {
-    let query = this.db.selectFrom('repositories').select('name').orderBy('name').limit(page.limit);
+    let query = this.db.selectFrom('repositories').select('name').where('list_enabled', '=', 1).orderBy('name').limit(page.limit);
     if (page.last !== undefined) query = query.where('name', '>', page.last);
     return (await query.execute()).map((r) => r.name);
   }
@@ -59,6 +65,18 @@ export class SqlMetadataStore implements MetadataStore {
     return row ? Number(row.size) : null;
   }
 
+  async linkedBlob(repository: string, digest: string): Promise<LinkedBlob | null> {
+    const row = await this.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+      .innerJoin('repositories as r', 'r.name', 'rb.repository')
+      .select(['b.size', 'r.read_enabled'])
+      .where('rb.repository', '=', repository)
+      .where('rb.digest', '=', digest)
+      .executeTakeFirst();
+    return row ? { size: Number(row.size), repositoryReadEnabled: Number(row.read_enabled) === 1 } : null;
+  }
+
   async repositoriesWithBlob(digest: string, limit: number): Promise<string[]> {
     const rows = await this.db.selectFrom('repository_blobs').select('repository').where('digest', '=', digest).orderBy('repository').limit(limit).execute();
     return rows.map((r) => r.repository);
@@ -66,6 +84,7 @@ export class SqlMetadataStore implements MetadataStore {
 
   async unlinkBlob(repository: string, digest: string): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
+      await assertRepositoryDeletable(trx, repository);
       const result = await trx.deleteFrom('repository_blobs').where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
       if (result.numDeletedRows === 0n) return false;
       await queueBlobReviews(trx, [digest], 'unlinked');
@@ -152,6 +171,15 @@ export class SqlMetadataStore implements MetadataStore {
     return this.db.transaction().execute(async (trx) => {
       let previousTagDigest: string | null = null;
       await ensureRepository(trx, repository, at);
+      await assertRepositoryWritable(trx, repository);
+      if (tag !== null) {
+        const previous = await trx.selectFrom('tags').select(['digest', 'write_enabled']).where('repository', '=', repository).where('name', '=', tag).executeTakeFirst();
+        if (previous && previous.digest !== digest) {
+          // Re-pushing the digest a locked tag already names changes nothing, so it is allowed.
+          if (Number(previous.write_enabled) === 0) throw lockedError({ kind: 'tag', repository, tag }, 'writeEnabled');
+          previousTagDigest = previous.digest;
+        }
+      }
       const inserted = await trx
         .insertInto('manifests')
         .values({
@@ -183,8 +211,6 @@ export class SqlMetadataStore implements MetadataStore {
           .execute();
       }
       if (tag !== null) {
-        const previous = await trx.selectFrom('tags').select('digest').where('repository', '=', repository).where('name', '=', tag).executeTakeFirst();
-        if (previous && previous.digest !== digest) previousTagDigest = previous.digest;
         await trx
           .insertInto('tags')
           .values({ repository, name: tag, digest, created_at: at, updated_at: at })
@@ -206,27 +232,36 @@ export class SqlMetadataStore implements MetadataStore {
 
   async getManifest(repository: string, digest: string): Promise<StoredManifest | null> {
     const row = await this.db
-      .selectFrom('manifests')
-      .selectAll()
-      .where('repository', '=', repository)
-      .where('digest', '=', digest)
+      .selectFrom('manifests as m')
+      .innerJoin('repositories as r', 'r.name', 'm.repository')
+      .selectAll('m')
+      .select('r.read_enabled as repository_read_enabled')
+      .where('m.repository', '=', repository)
+      .where('m.digest', '=', digest)
       .executeTakeFirst();
-    return row ? toStoredManifest(row) : null;
+    return row ? { ...toStoredManifest(row), readEnabled: { repository: isOn(row.repository_read_enabled), manifest: isOn(row.read_enabled) } } : null;
   }
 
   async getManifestByTag(repository: string, tag: string): Promise<StoredManifest | null> {
     const row = await this.db
       .selectFrom('tags as t')
       .innerJoin('manifests as m', (join) => join.onRef('m.repository', '=', 't.repository').onRef('m.digest', '=', 't.digest'))
+      .innerJoin('repositories as r', 'r.name', 't.repository')
       .selectAll('m')
+      .select(['r.read_enabled as repository_read_enabled', 't.read_enabled as tag_read_enabled'])
       .where('t.repository', '=', repository)
       .where('t.name', '=', tag)
       .executeTakeFirst();
-    return row ? toStoredManifest(row) : null;
+    if (!row) return null;
+    return { ...toStoredManifest(row), readEnabled: { repository: isOn(row.repository_read_enabled), manifest: isOn(row.read_enabled), tag: isOn(row.tag_read_enabled) } };
   }
 
   async deleteManifest(repository: string, digest: string, journal: JournalEntry[] = []): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
+      const manifest = await trx.selectFrom('manifests').select(['write_enabled', 'delete_enabled']).where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
+      if (!manifest) return false;
+      await assertRepositoryDeletable(trx, repository);
+      await assertManifestDeletable(trx, repository, digest, manifest);
       await archiveManifest(trx, repository, digest);
       await queueChildBlobs(trx, repository, digest);
       await trx.deleteFrom('tags').where('repository', '=', repository).where('digest', '=', digest).execute();
@@ -251,6 +286,7 @@ export class SqlMetadataStore implements MetadataStore {
       .selectFrom('tags')
       .select('name')
       .where('repository', '=', repository)
+      .where('list_enabled', '=', 1)
       .orderBy('name')
       .limit(page.limit);
     if (page.last !== undefined) query = query.where('name', '>', page.last);
@@ -274,9 +310,11 @@ export class SqlMetadataStore implements MetadataStore {
 
   async deleteTag(repository: string, tag: string, journal: JournalEntry[] = [], expectedDigest?: string): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
-      const row = await trx.selectFrom('tags').select('digest').where('repository', '=', repository).where('name', '=', tag).executeTakeFirst();
+      const row = await trx.selectFrom('tags').select(['digest', 'write_enabled', 'delete_enabled']).where('repository', '=', repository).where('name', '=', tag).executeTakeFirst();
       // A tag that moved since the caller looked (a purge plan) is not the tag it meant.
       if (!row || (expectedDigest !== undefined && row.digest !== expectedDigest)) return false;
+      await assertRepositoryDeletable(trx, repository);
+      assertTagDeletable(repository, tag, row);
       await archiveTag(trx, repository, tag);
       await trx.deleteFrom('tags').where('repository', '=', repository).where('name', '=', tag).execute();
       const at = now();
@@ -288,7 +326,12 @@ export class SqlMetadataStore implements MetadataStore {
 
   async deleteManifestIfUnused(repository: string, digest: string, journal: JournalEntry[]): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
-      const manifest = await trx.selectFrom('manifests').select('subject_digest').where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
+      const manifest = await trx
+        .selectFrom('manifests')
+        .select(['subject_digest', 'write_enabled', 'delete_enabled'])
+        .where('repository', '=', repository)
+        .where('digest', '=', digest)
+        .executeTakeFirst();
       if (!manifest) return false;
       // Checked in the deleting transaction, so a tag, a parent index or a subject that came
       // back since the plan was made keeps the manifest (protected by construction).
@@ -307,6 +350,9 @@ export class SqlMetadataStore implements MetadataStore {
         const subject = await trx.selectFrom('manifests').select('digest').where('repository', '=', repository).where('digest', '=', manifest.subject_digest).executeTakeFirst();
         if (subject) return false;
       }
+      // After the checks that keep it anyway: a kept manifest answers false, as before locks.
+      await assertRepositoryDeletable(trx, repository);
+      await assertManifestDeletable(trx, repository, digest, manifest);
       await archiveManifest(trx, repository, digest);
       await queueChildBlobs(trx, repository, digest);
       await trx.deleteFrom('manifest_references').where('repository', '=', repository).where('parent_digest', '=', digest).execute();
@@ -329,6 +375,7 @@ export class SqlMetadataStore implements MetadataStore {
       // transaction already holds the write lock), so concurrent callers read the tags one by one.
       const locked = await trx.updateTable('repositories').set({ updated_at: at }).where('name', '=', repository).executeTakeFirst();
       if (locked.numUpdatedRows === 0n) return null;
+      await assertRepositoryWritable(trx, repository);
       const manifest = await trx.selectFrom('manifests').select(['media_type', 'size']).where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
       if (!manifest) return null;
       const rows = await trx
@@ -343,6 +390,38 @@ export class SqlMetadataStore implements MetadataStore {
       await appendJournal(trx, journal(tag, { mediaType: manifest.media_type, size: Number(manifest.size) }), at);
       return { tag };
     });
+  }
+
+  async deleteRepositoryContent(repository: string, journal: (deleted: DeletedManifest[]) => JournalEntry[]): Promise<DeletedManifest[]> {
+    return this.db.transaction().execute(async (trx) => {
+      // Every lock is checked before anything goes, so a refusal deletes nothing.
+      await assertRepositoryContentDeletable(trx, repository);
+      const manifests = await trx.selectFrom('manifests').select(['digest', 'media_type']).where('repository', '=', repository).orderBy('digest').execute();
+      if (manifests.length === 0) return [];
+      const tags = await trx.selectFrom('tags').select(['name', 'digest']).where('repository', '=', repository).orderBy('name').execute();
+      const tagsOf = new Map<string, string[]>();
+      for (const t of tags) tagsOf.set(t.digest, [...(tagsOf.get(t.digest) ?? []), t.name]);
+      const deleted = manifests.map((m) => ({ digest: m.digest, mediaType: m.media_type, tags: tagsOf.get(m.digest) ?? [] }));
+      const blobs = await trx.selectFrom('manifest_references').select('child_digest').where('repository', '=', repository).where('child_kind', '=', 'blob').execute();
+      await queueBlobReviews(trx, blobs.map((b) => b.child_digest), 'manifest-deleted');
+      // Restorable while soft delete is on, as every other delete.
+      for (const m of manifests) await archiveManifest(trx, repository, m.digest);
+      await trx.deleteFrom('tags').where('repository', '=', repository).execute();
+      await trx.deleteFrom('manifest_references').where('repository', '=', repository).execute();
+      await trx.deleteFrom('manifests').where('repository', '=', repository).execute();
+      await trx.updateTable('repositories').set({ updated_at: now() }).where('name', '=', repository).execute();
+      await appendJournal(trx, journal(deleted), now());
+      return deleted;
+    });
+  }
+
+  async pushLocks(repository: string, tag: string | null): Promise<PushLocks> {
+    const repo = await this.db.selectFrom('repositories').select('write_enabled').where('name', '=', repository).executeTakeFirst();
+    const row = tag === null ? undefined : await this.db.selectFrom('tags').select(['digest', 'write_enabled']).where('repository', '=', repository).where('name', '=', tag).executeTakeFirst();
+    return {
+      repositoryWriteEnabled: repo ? isOn(repo.write_enabled) : null,
+      tag: row ? { digest: row.digest, writeEnabled: isOn(row.write_enabled) } : null,
+    };
   }
 
   async readJournal(afterSeq: number, limit: number): Promise<JournaledEvent[]> {

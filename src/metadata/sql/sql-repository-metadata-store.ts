@@ -77,7 +77,8 @@ export class SqlRepositoryMetadataStore implements RepositoryMetadataStore {
   }
 
   async tags(repository: string, page: ListingPage, digest?: string): Promise<TagDetail[]> {
-    let query = this.db.selectFrom('tags').selectAll().where('repository', '=', repository).limit(page.limit);
+    // A listing: tags with listEnabled=false are hidden (still shown, and pullable, by name).
+    let query = this.db.selectFrom('tags').selectAll().where('repository', '=', repository).where('list_enabled', '=', 1).limit(page.limit);
     if (digest !== undefined) query = query.where('digest', '=', digest);
     if (page.last !== undefined) {
       const lastTime = await this.lastTime('tags', repository, 'name', page.last);
@@ -110,7 +111,8 @@ export class SqlRepositoryMetadataStore implements RepositoryMetadataStore {
       ])
       .where('repository', '=', repository)
       .limit(page.limit);
-    if (digest !== undefined) query = query.where('digest', '=', digest);
+    // The listing hides manifests with listEnabled=false; one asked for by digest is shown.
+    query = digest !== undefined ? query.where('digest', '=', digest) : query.where('list_enabled', '=', 1);
     if (page.last !== undefined) {
       const lastTime = await this.lastTime('manifests', repository, 'digest', page.last);
       query = query.where(after('digest', page, lastTime));
