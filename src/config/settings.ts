@@ -49,6 +49,8 @@ export interface Settings {
   egress: { deny: string[]; allow: string[] };
   /** Online garbage collection (see docs/ARCHITECTURE.md, Garbage collection). */
   gc: { graceSeconds: number; uploadMaxAgeSeconds: number; intervalSeconds: number };
+  /** Lifecycle policies are evaluated this often (see docs/ARCHITECTURE.md, Lifecycle policies). */
+  lifecycle: { policyIntervalSeconds: number };
 }
 
 /** Options as given on the command line; absent ones fall back to env, config file, defaults. */
@@ -90,6 +92,7 @@ interface ConfigFile {
   egress?: { deny?: string[] | string; allow?: string[] | string };
   triggers?: { basePollSeconds?: number };
   gc?: { graceSeconds?: number; uploadMaxAgeSeconds?: number; intervalSeconds?: number };
+  lifecycle?: { policyIntervalSeconds?: number };
 }
 
 export const defaultListen = '127.0.0.1:5000';
@@ -115,7 +118,7 @@ function readConfigFile(path: string): ConfigFile {
   const parsed: unknown = parseYaml(text);
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new SettingsError(`config file ${path} must be a YAML mapping`);
-  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'logFormat', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases', 'gc', 'localAgent', 'agentKeyFile', 'runLeaseSeconds', 'publicUrl', 'http', 'egress', 'triggers']);
+  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'logFormat', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases', 'gc', 'localAgent', 'agentKeyFile', 'runLeaseSeconds', 'publicUrl', 'http', 'egress', 'triggers', 'lifecycle']);
   const unknown = Object.keys(parsed).filter((k) => !known.has(k));
   if (unknown.length > 0) throw new SettingsError(`config file ${path}: unknown keys ${unknown.join(', ')}`);
   return parsed as ConfigFile;
@@ -190,6 +193,9 @@ export function resolveSettings(overrides: SettingsOverrides, processEnv: NodeJS
       uploadMaxAgeSeconds: number('gc upload age', env.BERTH_GC_UPLOAD_MAX_AGE_SECONDS ?? file.gc?.uploadMaxAgeSeconds ?? 7 * 86_400),
       intervalSeconds: Math.max(1, number('gc interval', env.BERTH_GC_INTERVAL_SECONDS ?? file.gc?.intervalSeconds ?? 3600)),
     },
+    // Hourly: policy durations are hours to days, so a tag goes at most an hour after it became
+    // eligible, for one snapshot per matching repository per hour.
+    lifecycle: { policyIntervalSeconds: Math.max(1, number('policy interval', env.BERTH_POLICY_INTERVAL_SECONDS ?? file.lifecycle?.policyIntervalSeconds ?? 3600)) },
     egress: {
       deny: egressList('egress.deny', env.BERTH_EGRESS_DENY ?? file.egress?.deny),
       allow: egressList('egress.allow', env.BERTH_EGRESS_ALLOW ?? file.egress?.allow),
@@ -278,6 +284,7 @@ export function describeSettings(settings: Settings): Record<string, unknown> {
     egress: { defaultDeny: defaultEgressDeny.map((d) => d.range), deny: settings.egress.deny, allow: settings.egress.allow },
     triggers: settings.triggers,
     gc: settings.gc,
+    lifecycle: settings.lifecycle,
     agents: { local: settings.localAgent ? 'on' : 'off', leaseSeconds: settings.runLeaseSeconds, remote: settings.agentKey ? 'on (agent key set)' : 'off (no BERTH_AGENT_KEY)' },
   };
 }

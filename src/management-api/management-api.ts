@@ -23,6 +23,8 @@ import type { Identity } from '../auth/identity.js';
 import type { ManifestService } from '../registry/manifest-service.js';
 import { tagRoutes } from './tag-routes.js';
 import { lifecycleRoutes, type LifecycleRouteOptions } from './lifecycle-routes.js';
+import type { PolicyService } from '../lifecycle/policy-service.js';
+import { policyRoutes } from './policy-routes.js';
 
 export interface ManagementApiOptions {
   access: AccessManagement;
@@ -38,6 +40,7 @@ export interface ManagementApiOptions {
   triggers: Omit<TriggerRouteOptions, 'tasks'>;
   manifests: ManifestService;
   lifecycle: Omit<LifecycleRouteOptions, 'mayDelete'>;
+  policies: PolicyService;
   version: string;
   bodyIdle: BodyIdlePolicy;
 }
@@ -278,6 +281,7 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
       return identity !== undefined && options.auth.authorizer.allows(identity, repository, 'delete');
     },
   });
+  policyRoutes(app, options.policies, ctx);
 
   // settings, keys, audit
   app.get('/api/v1/settings', { schema: { tags: ['settings'] } }, async () => access.getSettings());

@@ -9,6 +9,9 @@ import { GarbageCollector, gcHandler } from '../lifecycle/garbage-collector.js';
 import { gcMetrics } from '../lifecycle/gc-metrics.js';
 import { repositoryMatcher } from '../lifecycle/purge-options.js';
 import { PurgeService } from '../lifecycle/purge-service.js';
+import { policyHandler, PolicyService } from '../lifecycle/policy-service.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { SqlPolicyStore } from '../metadata/sql/sql-policy-store.js';
 import { retentionHandler } from '../lifecycle/retention.js';
 import type { MetadataStore } from '../metadata/metadata-store.js';
 import type { Database } from '../metadata/sql/schema.js';
@@ -16,7 +19,7 @@ import { SqlLifecycleStore } from '../metadata/sql/sql-lifecycle-store.js';
 import type { ManifestService } from '../registry/manifest-service.js';
 import type { BlobStore } from '../storage/blob-store.js';
 
-/** Purge, retention and garbage collection (the lifecycle part of the composition root). */
+/** Purge, retention, lifecycle policies and garbage collection (the lifecycle part of the composition root). */
 export function composeLifecycle(options: {
   settings: Settings;
   db: Kysely<Database>;
@@ -24,6 +27,7 @@ export function composeLifecycle(options: {
   blobStore: BlobStore;
   manifests: ManifestService;
   registry: Registry;
+  audit: AuditLog;
   log: FastifyBaseLogger;
 }) {
   const { settings, log } = options;
@@ -31,7 +35,8 @@ export function composeLifecycle(options: {
   const purge = new PurgeService(store, options.manifests);
   const owner = `${hostname().split('.')[0]}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const collector = new GarbageCollector(store, options.metadata, options.blobStore, settings.gc, owner, gcMetrics(options.registry, store));
-  const handlers: WorkHandler[] = [retentionHandler(store, purge, log), gcHandler(collector, settings.gc, log)];
+  const policies = new PolicyService(new SqlPolicyStore(options.db), store, purge, options.audit, log);
+  const handlers: WorkHandler[] = [retentionHandler(store, purge, log), policyHandler(policies, settings.lifecycle.policyIntervalSeconds), gcHandler(collector, settings.gc, log)];
   /** The repositories that purge filters' repository regexes select now (a run token's delete rights). */
   const repositoriesMatching = async (regexes: string[]): Promise<string[]> => {
     if (regexes.length === 0) return [];
@@ -44,5 +49,5 @@ export function composeLifecycle(options: {
     });
     return (await store.repositories()).filter((name) => matchers.some((m) => m.test(name)));
   };
-  return { store, purge, collector, handlers, repositoriesMatching };
+  return { store, purge, policies, collector, handlers, repositoriesMatching };
 }

@@ -114,7 +114,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     const port = boundAddress.split(':').pop();
     return ['0.0.0.0', '::', 'localhost'].includes(settings.host) || settings.host.startsWith('127.') ? `127.0.0.1:${port}` : boundAddress;
   };
-  const lifecycle = composeLifecycle({ settings, db, metadata, blobStore, manifests, registry: metrics.registry, log: app.log });
+  const lifecycle = composeLifecycle({ settings, db, metadata, blobStore, manifests, registry: metrics.registry, audit: accessControl.audit, log: app.log });
   const { runs, tasks, secrets, agent, agentBackend, housekeeping, taskStore, runStore } = composeTasks({
     settings,
     db,
@@ -159,6 +159,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     triggers: { bases: background.bases, sourceEvents: background.sourceEvents, commits: background.commits },
     manifests,
     lifecycle: { purge: lifecycle.purge, store: lifecycle.store, collector: lifecycle.collector },
+    policies: lifecycle.policies,
     version: berthVersion,
     bodyIdle,
   });

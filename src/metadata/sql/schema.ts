@@ -281,7 +281,18 @@ export interface GcRunsTable {
   duration_ms: number;
 }
 
+export interface LifecyclePoliciesTable {
+  name: string;
+  repository: string;
+  /** PolicyRules as JSON. */
+  rules: string;
+  enabled: number;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
+  lifecycle_policies: LifecyclePoliciesTable;
   gc_blob_reviews: GcBlobReviewsTable;
   gc_runs: GcRunsTable;
   work_items: WorkItemsTable;
