@@ -17,6 +17,7 @@ import { registerManifestCommands } from './commands/manifest.js';
 import { registerNotifyCommand } from './commands/notify.js';
 import { registerPurgeCommand } from './commands/purge.js';
 import { registerGcCommands, registerRetentionCommands } from './commands/gc.js';
+import { registerPolicyCommands } from './commands/policy.js';
 import { CliError } from './api-client.js';
 import { setInvocation } from './invocation.js';
 import { berthVersion } from '../version.js';
@@ -50,6 +51,7 @@ registerManifestCommands(program);
 registerNotifyCommand(program);
 registerPurgeCommand(program);
 registerGcCommands(program);
+registerPolicyCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof CommanderError) process.exit(error.exitCode);
