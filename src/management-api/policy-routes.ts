@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuditContext } from '../audit/audit-log.js';
 import type { PolicyInput } from '../lifecycle/policy.js';
 import type { PolicyService } from '../lifecycle/policy-service.js';
+import { RegistryError } from '../registry/errors.js';
 
 const pattern = { type: 'string', minLength: 1, maxLength: 1024 } as const;
 const duration = { type: 'string', minLength: 1, maxLength: 64, description: "purge's --ago syntax: [N]d[duration], e.g. 1d, 2d3h6m, 10m, 0d" } as const;
@@ -39,6 +40,25 @@ const policyBody = {
   },
   additionalProperties: false,
 } as const;
+/**
+ * The API's validator drops unknown properties silently; for a policy that would turn a typo
+ * (`keepTag`) into a rule set without its keep rule, so unknown names are refused first.
+ */
+async function refuseUnknownProperties(request: FastifyRequest): Promise<void> {
+  const body = request.body as Record<string, unknown> | null | undefined;
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return;
+  const check = (value: unknown, schema: { properties: Record<string, unknown> }, where: string) => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return;
+    const unknown = Object.keys(value).filter((k) => !(k in schema.properties));
+    if (unknown.length > 0) throw new RegistryError('INVALID_REQUEST', `unknown ${where} ${unknown.map((k) => JSON.stringify(k)).join(', ')}: use ${Object.keys(schema.properties).join(', ')}`);
+  };
+  check(body, { properties: { ...policyBody.properties, name: true } }, 'policy property');
+  check(body.rules, rules, 'rule');
+  const r = body.rules as Record<string, unknown> | undefined;
+  for (const item of Array.isArray(r?.keepNewest) ? r.keepNewest : []) check(item, rules.properties.keepNewest.items, 'keepNewest property');
+  for (const item of Array.isArray(r?.deleteTags) ? r.deleteTags : []) check(item, rules.properties.deleteTags.items, 'deleteTags property');
+}
+
 const nameParams = { type: 'object', properties: { name: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['name'] } as const;
 const which = { type: ['object', 'null'], properties: { name: { type: 'string', minLength: 1, maxLength: 64, description: 'this policy alone (enabled or not); default: every enabled policy' } }, additionalProperties: false } as const;
 
@@ -51,7 +71,7 @@ export function policyRoutes(app: FastifyInstance, policies: PolicyService, ctx:
   app.get('/api/v1/policies', { schema: { tags, summary: 'Lifecycle policies' } }, async () => policies.list());
   app.post<{ Body: PolicyInput & { name: string } }>(
     '/api/v1/policies',
-    { schema: { tags, summary: 'Create a lifecycle policy', body: { ...policyBody, properties: { ...policyBody.properties, name: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['name', 'repository', 'rules'] } } },
+    { preValidation: refuseUnknownProperties, schema: { tags, summary: 'Create a lifecycle policy', body: { ...policyBody, properties: { ...policyBody.properties, name: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['name', 'repository', 'rules'] } } },
     async (request, reply) => {
       const { name, ...input } = request.body;
       return reply.code(201).send(await policies.create(ctx(request), name, input));
@@ -71,7 +91,7 @@ export function policyRoutes(app: FastifyInstance, policies: PolicyService, ctx:
   app.get<{ Params: { name: string } }>('/api/v1/policies/:name', { schema: { tags, summary: 'One lifecycle policy', params: nameParams } }, async (request) => policies.show(request.params.name));
   app.patch<{ Params: { name: string }; Body: PolicyInput }>(
     '/api/v1/policies/:name',
-    { schema: { tags, summary: 'Change a policy: repository and status when given; rules, when given, replace the rules as a whole', params: nameParams, body: policyBody } },
+    { preValidation: refuseUnknownProperties, schema: { tags, summary: 'Change a policy: repository and status when given; rules, when given, replace the rules as a whole', params: nameParams, body: policyBody } },
     async (request) => policies.update(ctx(request), request.params.name, request.body),
   );
   app.delete<{ Params: { name: string } }>('/api/v1/policies/:name', { schema: { tags, summary: 'Delete a lifecycle policy', params: nameParams } }, async (request, reply) => {
