@@ -16,6 +16,8 @@ export interface PolicyEvaluation {
   evaluatedAt: string;
   /** The policies whose delete rules applied (keep rules and excludes of every enabled policy always do). */
   policies: string[];
+  /** When the scheduled evaluation is next due (null: not known, e.g. not scheduled yet). */
+  nextEvaluationAt: string | null;
   repositories: Array<{
     repository: string;
     tags: Array<{ tag: string; digest: string } & DeletionReason>;
@@ -38,6 +40,8 @@ export interface PolicyEvaluation {
  * out, so it shows exactly what an evaluation at that moment deletes.
  */
 export class PolicyService {
+  private nextEvaluation: () => Promise<string | null> = async () => null;
+
   constructor(
     private readonly store: PolicyStore,
     private readonly lifecycle: LifecycleStore,
@@ -45,6 +49,11 @@ export class PolicyService {
     private readonly audit: AuditLog,
     private readonly log: Pick<FastifyBaseLogger, 'info'>,
   ) {}
+
+  /** Where the schedule's next due time is read (the work queue, known once background work is composed). */
+  readNextEvaluationFrom(source: () => Promise<string | null>): void {
+    this.nextEvaluation = source;
+  }
 
   list(): Promise<LifecyclePolicy[]> {
     return this.store.listPolicies();
@@ -92,7 +101,7 @@ export class PolicyService {
   async preview(name?: string): Promise<PolicyEvaluation> {
     const { plans, reasons, acting, at } = await this.plan(name);
     const result = await this.purge.execute(plans, true, 4);
-    return this.report(plans, reasons, acting, at, result, true);
+    return { ...this.report(plans, reasons, acting, at, result, true), nextEvaluationAt: await this.nextEvaluation().catch(() => null) };
   }
 
   /**
@@ -120,7 +129,7 @@ export class PolicyService {
       }
     }
     await Promise.all(audited);
-    const report = this.report(plans, reasons, acting, at, result, false);
+    const report = { ...this.report(plans, reasons, acting, at, result, false), nextEvaluationAt: trigger === 'manual' ? await this.nextEvaluation().catch(() => null) : null };
     if (report.deletedTags > 0 || report.deletedManifests > 0) this.log.info({ tags: report.deletedTags, manifests: report.deletedManifests, bytesFreed: report.bytesFreed, trigger }, 'lifecycle policies deleted');
     return report;
   }
@@ -179,6 +188,7 @@ export class PolicyService {
       dryRun,
       evaluatedAt: at,
       policies: acting,
+      nextEvaluationAt: null,
       repositories,
       deletedTags: result.deletedTags,
       deletedManifests: result.deletedManifests,

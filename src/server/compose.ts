@@ -29,6 +29,7 @@ import { createHttpApp } from './http-app.js';
 import type { BodyIdlePolicy } from '../streams/request-body.js';
 import { EgressPolicy } from '../network/egress.js';
 import { composeLifecycle } from './compose-lifecycle.js';
+import { policyKind } from '../lifecycle/policy-service.js';
 import { SqlRepositoryMetadataStore } from '../metadata/sql/sql-repository-metadata-store.js';
 import { PullStatistics, defaultPullStatisticsOptions } from '../registry/pull-statistics.js';
 import { RepositoryService } from '../registry/repository-service.js';
@@ -146,6 +147,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     }),
     handlers: [housekeeping, ...lifecycle.handlers],
   });
+  lifecycle.policies.readNextEvaluationFrom(async () => (await background.queue.get(policyKind, policyKind))?.runAt ?? null);
   await app.register(agentApi, { backend: agentBackend, agentKey: settings.agentKey });
   await app.register(managementApi, {
     access: accessControl.management,

@@ -71,6 +71,7 @@ describe('lifecycle policies', () => {
     const preview = await cliJson<PolicyEvaluation>('policy', 'preview', '-n', 'app-cleanup');
     assert.equal(preview.dryRun, true);
     assert.deepEqual(preview.policies, ['app-cleanup']);
+    assert.ok(preview.nextEvaluationAt && !Number.isNaN(Date.parse(preview.nextEvaluationAt)), 'the schedule is known');
     assert.equal(preview.repositories.length, 1, JSON.stringify(preview));
     const planned = preview.repositories[0]!;
     assert.equal(planned.repository, repository);

@@ -112,6 +112,7 @@ export function evaluationReport(result: PolicyEvaluation, host: string): string
     for (const d of repo.keptByLock.manifests) lines.push(`Kept by a lock: ${host}/${repo.repository}@${d}`);
   }
   if (result.policies.length === 0) lines.push('No enabled policies.');
+  else if (result.nextEvaluationAt) lines.push(`Next scheduled evaluation: ${result.nextEvaluationAt}`);
   if (result.skipped > 0) lines.push(`Kept because they changed while evaluating: ${result.skipped}`);
   lines.push(`Number of ${result.dryRun ? 'tags that would be deleted' : 'deleted tags'}: ${result.deletedTags}`);
   lines.push(`Number of ${result.dryRun ? 'manifests that would be deleted' : 'deleted manifests'}: ${result.deletedManifests}`);
