@@ -18,6 +18,7 @@ import { registerNotifyCommand } from './commands/notify.js';
 import { registerPurgeCommand } from './commands/purge.js';
 import { registerGcCommands, registerRetentionCommands } from './commands/gc.js';
 import { registerSoftDeleteCommands } from './commands/soft-delete.js';
+import { registerPolicyCommands } from './commands/policy.js';
 import { CliError } from './api-client.js';
 import { setInvocation } from './invocation.js';
 import { berthVersion } from '../version.js';
@@ -52,6 +53,7 @@ registerNotifyCommand(program);
 registerPurgeCommand(program);
 registerGcCommands(program);
 registerSoftDeleteCommands(program);
+registerPolicyCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof CommanderError) process.exit(error.exitCode);

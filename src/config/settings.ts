@@ -51,6 +51,8 @@ export interface Settings {
   gc: { graceSeconds: number; uploadMaxAgeSeconds: number; intervalSeconds: number };
   /** Soft delete's day, in seconds: 86 400; shorter only in tests (BERTH_SOFT_DELETE_DAY_SECONDS, env only). */
   softDelete: { daySeconds: number };
+  /** Lifecycle policies are evaluated this often (see docs/ARCHITECTURE.md, Lifecycle policies). */
+  lifecycle: { policyIntervalSeconds: number };
 }
 
 /** Options as given on the command line; absent ones fall back to env, config file, defaults. */
@@ -92,6 +94,7 @@ interface ConfigFile {
   egress?: { deny?: string[] | string; allow?: string[] | string };
   triggers?: { basePollSeconds?: number };
   gc?: { graceSeconds?: number; uploadMaxAgeSeconds?: number; intervalSeconds?: number };
+  lifecycle?: { policyIntervalSeconds?: number };
 }
 
 export const defaultListen = '127.0.0.1:5000';
@@ -117,7 +120,7 @@ function readConfigFile(path: string): ConfigFile {
   const parsed: unknown = parseYaml(text);
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new SettingsError(`config file ${path} must be a YAML mapping`);
-  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'logFormat', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases', 'gc', 'localAgent', 'agentKeyFile', 'runLeaseSeconds', 'publicUrl', 'http', 'egress', 'triggers']);
+  const known = new Set(['listen', 'dataDir', 'tls', 'logLevel', 'logFormat', 'auth', 'rateLimit', 'loginThrottle', 'tokens', 'webhooks', 'secretKeyFile', 'runLogRetentionDays', 'taskImageAliases', 'gc', 'localAgent', 'agentKeyFile', 'runLeaseSeconds', 'publicUrl', 'http', 'egress', 'triggers', 'lifecycle']);
   const unknown = Object.keys(parsed).filter((k) => !known.has(k));
   if (unknown.length > 0) throw new SettingsError(`config file ${path}: unknown keys ${unknown.join(', ')}`);
   return parsed as ConfigFile;
@@ -194,6 +197,9 @@ export function resolveSettings(overrides: SettingsOverrides, processEnv: NodeJS
     },
     // For tests only: lets a test watch archived content expire without waiting a day.
     softDelete: { daySeconds: Math.max(1, number('soft delete day length', env.BERTH_SOFT_DELETE_DAY_SECONDS ?? 86_400)) },
+    // Hourly: policy durations are hours to days, so a tag goes at most an hour after it became
+    // eligible, for one snapshot per matching repository per hour.
+    lifecycle: { policyIntervalSeconds: Math.max(1, number('policy interval', env.BERTH_POLICY_INTERVAL_SECONDS ?? file.lifecycle?.policyIntervalSeconds ?? 3600)) },
     egress: {
       deny: egressList('egress.deny', env.BERTH_EGRESS_DENY ?? file.egress?.deny),
       allow: egressList('egress.allow', env.BERTH_EGRESS_ALLOW ?? file.egress?.allow),
@@ -282,6 +288,7 @@ export function describeSettings(settings: Settings): Record<string, unknown> {
     egress: { defaultDeny: defaultEgressDeny.map((d) => d.range), deny: settings.egress.deny, allow: settings.egress.allow },
     triggers: settings.triggers,
     gc: settings.gc,
+    lifecycle: settings.lifecycle,
     agents: { local: settings.localAgent ? 'on' : 'off', leaseSeconds: settings.runLeaseSeconds, remote: settings.agentKey ? 'on (agent key set)' : 'off (no BERTH_AGENT_KEY)' },
   };
 }

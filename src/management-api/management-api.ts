@@ -25,6 +25,8 @@ import { tagRoutes } from './tag-routes.js';
 import { lifecycleRoutes, type LifecycleRouteOptions } from './lifecycle-routes.js';
 import type { SoftDeleteService } from '../lifecycle/soft-delete.js';
 import { softDeleteRoutes } from './soft-delete-routes.js';
+import type { PolicyService } from '../lifecycle/policy-service.js';
+import { policyRoutes } from './policy-routes.js';
 
 export interface ManagementApiOptions {
   access: AccessManagement;
@@ -41,6 +43,7 @@ export interface ManagementApiOptions {
   manifests: ManifestService;
   lifecycle: Omit<LifecycleRouteOptions, 'mayDelete'>;
   softDelete: SoftDeleteService;
+  policies: PolicyService;
   version: string;
   bodyIdle: BodyIdlePolicy;
 }
@@ -282,6 +285,7 @@ export async function managementApi(app: FastifyInstance, options: ManagementApi
       return identity !== undefined && options.auth.authorizer.allows(identity, repository, 'delete');
     },
   });
+  policyRoutes(app, options.policies, ctx);
 
   softDeleteRoutes(app, options.softDelete, mayPush);
 

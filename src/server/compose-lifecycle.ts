@@ -10,6 +10,9 @@ import { GarbageCollector, gcHandler } from '../lifecycle/garbage-collector.js';
 import { gcMetrics } from '../lifecycle/gc-metrics.js';
 import { repositoryMatcher } from '../lifecycle/purge-options.js';
 import { PurgeService } from '../lifecycle/purge-service.js';
+import { policyHandler, PolicyService } from '../lifecycle/policy-service.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { SqlPolicyStore } from '../metadata/sql/sql-policy-store.js';
 import { retentionHandler } from '../lifecycle/retention.js';
 import { SoftDeleteService, softDeleteExpiryHandler } from '../lifecycle/soft-delete.js';
 import type { MetadataStore } from '../metadata/metadata-store.js';
@@ -19,7 +22,7 @@ import { SqlSoftDeleteStore } from '../metadata/sql/sql-soft-delete-store.js';
 import type { ManifestService } from '../registry/manifest-service.js';
 import type { BlobStore } from '../storage/blob-store.js';
 
-/** Purge, retention, soft delete and garbage collection (the lifecycle part of the composition root). */
+/** Purge, retention, soft delete, lifecycle policies and garbage collection (the lifecycle part of the composition root). */
 export function composeLifecycle(options: {
   settings: Settings;
   db: Kysely<Database>;
@@ -28,6 +31,7 @@ export function composeLifecycle(options: {
   manifests: ManifestService;
   events: RegistryEvents;
   registry: Registry;
+  audit: AuditLog;
   log: FastifyBaseLogger;
 }) {
   const { settings, log } = options;
@@ -36,7 +40,13 @@ export function composeLifecycle(options: {
   const owner = `${hostname().split('.')[0]}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const collector = new GarbageCollector(store, options.metadata, options.blobStore, settings.gc, owner, gcMetrics(options.registry, store));
   const softDelete = new SoftDeleteService(new SqlSoftDeleteStore(options.db), options.events, settings.softDelete.daySeconds * 1000);
-  const handlers: WorkHandler[] = [retentionHandler(store, purge, log), softDeleteExpiryHandler(softDelete, log), gcHandler(collector, settings.gc, log)];
+  const policies = new PolicyService(new SqlPolicyStore(options.db), store, purge, options.audit, log);
+  const handlers: WorkHandler[] = [
+    retentionHandler(store, purge, log),
+    softDeleteExpiryHandler(softDelete, log),
+    policyHandler(policies, settings.lifecycle.policyIntervalSeconds),
+    gcHandler(collector, settings.gc, log),
+  ];
   /** The repositories that purge filters' repository regexes select now (a run token's delete rights). */
   const repositoriesMatching = async (regexes: string[]): Promise<string[]> => {
     if (regexes.length === 0) return [];
@@ -49,5 +59,5 @@ export function composeLifecycle(options: {
     });
     return (await store.repositories()).filter((name) => matchers.some((m) => m.test(name)));
   };
-  return { store, purge, collector, softDelete, handlers, repositoriesMatching };
+  return { store, purge, policies, collector, softDelete, handlers, repositoriesMatching };
 }

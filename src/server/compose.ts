@@ -29,6 +29,7 @@ import { createHttpApp } from './http-app.js';
 import type { BodyIdlePolicy } from '../streams/request-body.js';
 import { EgressPolicy } from '../network/egress.js';
 import { composeLifecycle } from './compose-lifecycle.js';
+import { policyKind } from '../lifecycle/policy-service.js';
 import { SqlRepositoryMetadataStore } from '../metadata/sql/sql-repository-metadata-store.js';
 import { PullStatistics, defaultPullStatisticsOptions } from '../registry/pull-statistics.js';
 import { RepositoryService } from '../registry/repository-service.js';
@@ -117,7 +118,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     const port = boundAddress.split(':').pop();
     return ['0.0.0.0', '::', 'localhost'].includes(settings.host) || settings.host.startsWith('127.') ? `127.0.0.1:${port}` : boundAddress;
   };
-  const lifecycle = composeLifecycle({ settings, db, metadata, blobStore, manifests, events, registry: metrics.registry, log: app.log });
+  const lifecycle = composeLifecycle({ settings, db, metadata, blobStore, manifests, events, registry: metrics.registry, audit: accessControl.audit, log: app.log });
   const { runs, tasks, secrets, agent, agentBackend, housekeeping, taskStore, runStore } = composeTasks({
     settings,
     db,
@@ -149,6 +150,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     }),
     handlers: [housekeeping, outbox, ...lifecycle.handlers],
   });
+  lifecycle.policies.readNextEvaluationFrom(async () => (await background.queue.get(policyKind, policyKind))?.runAt ?? null);
   await app.register(agentApi, { backend: agentBackend, agentKey: settings.agentKey });
   await app.register(managementApi, {
     access: accessControl.management,
@@ -163,6 +165,7 @@ export async function composeServer(settings: Settings): Promise<BerthServer> {
     manifests,
     lifecycle: { purge: lifecycle.purge, store: lifecycle.store, collector: lifecycle.collector },
     softDelete: lifecycle.softDelete,
+    policies: lifecycle.policies,
     version: berthVersion,
     bodyIdle,
   });

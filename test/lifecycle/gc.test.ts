@@ -119,7 +119,9 @@ describe('garbage collection, no grace period', () => {
 describe('garbage collection racing concurrent pushes that share layers', () => {
   let berth: BerthProcess;
   let client: OciClient;
-  const graceSeconds = 5;
+  // The grace period must cover a client's HEAD → manifest PUT (a blob it found may be collected
+  // once the grace has passed since that touch): 25 lanes on a loaded 2-core machine took over 5 s.
+  const graceSeconds = 20;
   before(async () => {
     berth = await startBerth({ env: { BERTH_GC_GRACE_SECONDS: String(graceSeconds) } });
     client = new OciClient(berth.url);

@@ -461,6 +461,23 @@ function softDelete(dialect: SqlDialectName): Migration {
   };
 }
 
+/** Lifecycle policies: one row per policy, its rules as JSON (validated by lifecycle/policy.ts). */
+function lifecyclePolicies(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('lifecycle_policies')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('rules', 'text', (c) => c.notNull())
+        .addColumn('enabled', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 class InCodeMigrations implements MigrationProvider {
   constructor(private readonly dialect: SqlDialectName) {}
   async getMigrations(): Promise<Record<string, Migration>> {
@@ -478,6 +495,7 @@ class InCodeMigrations implements MigrationProvider {
       '0011_background_work_and_triggers': backgroundWorkAndTriggers(this.dialect),
       '0012_repository_metadata': repositoryMetadata(),
       '0013_lifecycle': lifecycle(this.dialect),
+      '0014_lifecycle_policies': lifecyclePolicies(),
       '0015_soft_delete': softDelete(this.dialect),
     };
   }

@@ -318,10 +318,21 @@ export interface DeletedTagsTable {
   deleted_at: string;
 }
 
+export interface LifecyclePoliciesTable {
+  name: string;
+  repository: string;
+  /** PolicyRules as JSON. */
+  rules: string;
+  enabled: number;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
   deleted_manifests: DeletedManifestsTable;
   deleted_manifest_references: DeletedManifestReferencesTable;
   deleted_tags: DeletedTagsTable;
+  lifecycle_policies: LifecyclePoliciesTable;
   gc_blob_reviews: GcBlobReviewsTable;
   gc_runs: GcRunsTable;
   work_items: WorkItemsTable;
