@@ -46,6 +46,7 @@ export class JournalConsumer {
   private timer: NodeJS.Timeout | null = null;
   private failedSeq = 0;
   private failures = 0;
+  private stopping = false;
 
   constructor(
     readonly name: string,
@@ -58,6 +59,7 @@ export class JournalConsumer {
   ) {}
 
   async start(): Promise<void> {
+    this.stopping = false;
     await this.queue.ensureRecurring({ kind, key: this.name });
     // A poke can be missed only by a crash; the poll picks up what was committed meanwhile.
     this.timer = setInterval(() => this.poke(), 1000);
@@ -65,19 +67,23 @@ export class JournalConsumer {
     this.poke();
   }
 
-  /** Stops polling after handling what has committed so far, and lets another server take over. */
+  /**
+   * Stops after the entry in hand (a backlog is not drained: a shutdown must not wait on it), saves
+   * the cursor and lets another server, or this one restarted, go on from there.
+   */
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.running;
     if (!this.holding) return;
-    await this.pump();
     await this.saveCursor(true);
     await this.queue.reschedule(this.itemId, this.owner, new Date().toISOString());
     this.holding = false;
   }
 
   poke(): void {
+    if (this.stopping) return;
     if (this.running) {
       this.again = true;
       return;
@@ -130,6 +136,7 @@ export class JournalConsumer {
         const batch = await this.store.readJournal(this.cursor, batchSize);
         if (batch.length === 0) break;
         for (const entry of batch) {
+          if (this.stopping) return;
           await this.handleOrSkip(entry);
           this.cursor = entry.seq;
         }

@@ -92,12 +92,18 @@ export async function stopProcess(child: ChildProcess, options: { signal?: NodeJ
   const exited = exitOf(child);
   if (!isRunning(child)) return exited;
   killQuietly(child, options.signal ?? 'SIGTERM');
-  // This timer (ref'd) also keeps the event loop alive while an unref'd child shuts down.
-  const escalate = setTimeout(() => killQuietly(child, 'SIGKILL'), options.graceMs ?? 15_000);
+  // These timers (ref'd) also keep the event loop alive while an unref'd child shuts down, also
+  // after the SIGKILL: its exit is reported through the unref'd child handle alone.
+  let keepAlive: NodeJS.Timeout | undefined;
+  const escalate = setTimeout(() => {
+    killQuietly(child, 'SIGKILL');
+    keepAlive = setInterval(() => undefined, 1000);
+  }, options.graceMs ?? 15_000);
   try {
     return await exited;
   } finally {
     clearTimeout(escalate);
+    clearInterval(keepAlive);
   }
 }
 

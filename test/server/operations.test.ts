@@ -48,7 +48,7 @@ describe('operations', () => {
     assert.ok(lines.some((l) => l.reqId === generatedId));
     const start = lines.find((l) => l.msg === 'berth starting');
     const settings = (start?.settings ?? {}) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(settings).sort(), ['agents', 'auth', 'blobStorage', 'dataDir', 'egress', 'gc', 'http', 'listen', 'logFormat', 'logLevel', 'loginThrottle', 'metadata', 'publicUrl', 'rateLimit', 'runLogRetentionDays', 'secretKey', 'taskImageAliases', 'tls', 'tokenLifetimes', 'triggers', 'webhookRetry']);
+    assert.deepEqual(Object.keys(settings).sort(), ['agents', 'auth', 'blobStorage', 'dataDir', 'egress', 'gc', 'http', 'lifecycle', 'listen', 'logFormat', 'logLevel', 'loginThrottle', 'metadata', 'publicUrl', 'rateLimit', 'runLogRetentionDays', 'secretKey', 'taskImageAliases', 'tls', 'tokenLifetimes', 'triggers', 'webhookRetry']);
     assert.ok(!berth.stdout().includes('test-admin-password'), 'no secret in the log');
   });
 
