@@ -1,8 +1,10 @@
 import { writeFileSync } from 'node:fs';
-import { bareWorkloads, makeBenchData, registryWorkloads, type Measurement } from './workloads.js';
+import { bareWorkloads, makeBenchData, registryWorkloads, wanted, workloadNames, type Measurement } from './workloads.js';
 import { berthCredentials, startBareTarget, startBerthTarget, startDistributionTarget, type Target } from './targets.js';
 import type { ClientAuth } from './http-client.js';
 import { triggerBench, type TriggerFigures } from './trigger-bench.js';
+import { lifecycleBench, lifecycleOptions, printLifecycle, type LifecycleFigures } from './lifecycle-bench.js';
+import { readFileSync } from 'node:fs';
 
 /**
  * `npm run bench`: Berth and CNCF Distribution side by side in one run, plus the machine's bare
@@ -10,11 +12,16 @@ import { triggerBench, type TriggerFigures } from './trigger-bench.js';
  * order rotates from round to round); the table shows medians. Writes everything as JSON.
  *
  * --quick          shrink every workload (a smoke run)
- * --only TEXT      only the workloads whose name contains TEXT
+ * --only TEXT      only the workloads whose name contains TEXT ('A|B': either)
  * --rounds N       rounds of interleaved runs (default 3; 1 with --quick)
  * --berth-auth M   token (default: the Docker token flow, as clients do), basic, or none
  * --out FILE       the JSON file (default bench-results.json)
  * --only triggers  only the trigger figures (Berth alone: push → queued latency, upstream polls)
+ * --only lifecycle only the lifecycle figures (Berth alone: GC of 100,000 blobs with 1% garbage,
+ *                  purge dry run over 10,000 tags), then the pull workloads (pull statistics on)
+ *                  against Distribution; sizes: --gc-blobs N, --gc-garbage FRACTION,
+ *                  --gc-blob-bytes N, --purge-tags N, --purge-repositories N, --purge-repeats N
+ *                  (or BENCH_GC_BLOBS, BENCH_GC_GARBAGE, ... in the environment)
  */
 const argument = (name: string): string | null => {
   const i = process.argv.indexOf(name);
@@ -23,6 +30,10 @@ const argument = (name: string): string | null => {
 const quick = process.argv.includes('--quick');
 const outFile = argument('--out') ?? 'bench-results.json';
 const only = argument('--only');
+const lifecycleOnly = only !== null && 'lifecycle'.includes(only);
+/** The pull path with pull statistics on (issue #12): what `--only lifecycle` compares with Distribution. */
+const pullWorkloads = [workloadNames.pullSmall, 'manifest GET by tag'];
+const selected: string[] | null = lifecycleOnly ? pullWorkloads : only ? only.split('|') : null;
 const rounds = Number(argument('--rounds') ?? (quick ? 1 : 3));
 const berthAuthMode = argument('--berth-auth') ?? 'token';
 if (!['token', 'basic', 'none'].includes(berthAuthMode)) throw new Error(`--berth-auth: token, basic or none, not ${berthAuthMode}`);
@@ -39,11 +50,14 @@ async function main(): Promise<void> {
     writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), quick, triggers }, null, 2));
     return;
   }
-  const data = makeBenchData(
-    quick
-      ? { smallCount: 40, largeCount: 2, largeSize: 32 * 1024 * 1024, manifestCount: 200, reads: 1000 }
-      : { smallCount: 400, largeCount: 4, largeSize: 256 * 1024 * 1024, manifestCount: 2000, reads: 10000 },
-  );
+  const lifecycle = !only || lifecycleOnly ? await runLifecycleBench() : null;
+  const sizes = quick
+    ? { smallCount: 40, largeCount: 2, largeSize: 32 * 1024 * 1024, manifestCount: 200, reads: 1000 }
+    : { smallCount: 400, largeCount: 4, largeSize: 256 * 1024 * 1024, manifestCount: 2000, reads: 10000 };
+  const largeMiB = sizes.largeSize / (1024 * 1024);
+  const needsLarge = wanted(selected, workloadNames.pushLarge(largeMiB, sizes.largeCount), workloadNames.pullLarge(largeMiB, sizes.largeCount));
+  // No large workload selected (the lifecycle section's pulls, say): no large blobs to allocate.
+  const data = makeBenchData({ ...sizes, ...(needsLarge ? {} : { largeCount: 1, largeSize: 1024 * 1024 }) });
   const basePort = 15000 + Math.floor(Math.random() * 2000);
   const targets: Record<TargetName, Target> = {
     distribution: await startDistributionTarget(basePort),
@@ -62,8 +76,8 @@ async function main(): Promise<void> {
         const url = targets[name].url;
         runs[name].push(
           name === 'bare'
-            ? await bareWorkloads(url, data, log(name, round), only)
-            : await registryWorkloads(url, data, log(name, round), only, name === 'berth' ? berthAuth : { mode: 'none' }),
+            ? await bareWorkloads(url, data, log(name, round), selected)
+            : await registryWorkloads(url, data, log(name, round), selected, name === 'berth' ? berthAuth : { mode: 'none' }),
         );
       }
     }
@@ -95,7 +109,9 @@ async function main(): Promise<void> {
     );
   }
   if (triggers) printTriggers(triggers);
-  writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), quick, rounds, berthAuth: berthAuthMode, rows, triggers, raw: runs }, null, 2));
+  if (lifecycle) printLifecycle(lifecycle);
+  const pullPath = rows.some((r) => pullWorkloads.some((w) => r.workload.startsWith(w))) ? printPullPath(rows) : null;
+  writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), quick, rounds, berthAuth: berthAuthMode, rows, triggers, lifecycle, pullPath, raw: runs }, null, 2));
   console.log(`\nwritten to ${outFile}`);
 }
 
@@ -104,6 +120,37 @@ async function runTriggerBench(): Promise<TriggerFigures> {
   const figures = await triggerBench(17500 + Math.floor(Math.random() * 1000), quick);
   printTriggers(figures);
   return figures;
+}
+
+async function runLifecycleBench(): Promise<LifecycleFigures> {
+  const options = lifecycleOptions(quick, argument);
+  process.stderr.write(`lifecycle: gc over ${options.gcBlobs} blobs (${options.gcGarbageFraction * 100}% garbage), purge dry run over ${options.purgeTags} tags\n`);
+  const figures = await lifecycleBench(18500 + Math.floor(Math.random() * 1000), options, (line) => process.stderr.write(`  ${line}\n`));
+  printLifecycle(figures);
+  return figures;
+}
+
+/**
+ * The pull path with pull statistics on (they cannot be turned off): this run's ratios next to
+ * bench/last-run.json's, the last full run recorded before pull statistics existed (Berth with
+ * --auth none then: compare with a `--berth-auth none` run).
+ */
+function printPullPath(rows: Array<{ workload: string; ratio: number; berth: number; distribution: number }>) {
+  let previous: Array<{ workload: string; ratio: number }> = [];
+  let previousDate = '';
+  try {
+    const last = JSON.parse(readFileSync(new URL('../../bench/last-run.json', import.meta.url), 'utf8')) as { date: string; rows: Array<{ workload: string; ratio: number }> };
+    previous = last.rows;
+    previousDate = last.date.slice(0, 10);
+  } catch {
+    // not in a checkout: no previous figures
+  }
+  const pull = rows
+    .filter((r) => pullWorkloads.some((w) => r.workload.startsWith(w)))
+    .map((r) => ({ workload: r.workload, berth: r.berth, distribution: r.distribution, ratio: r.ratio, previousRatio: previous.find((p) => p.workload === r.workload)?.ratio ?? null }));
+  console.log(`\npull path with pull statistics on (berth auth: ${berthAuthMode}); previous: bench/last-run.json ${previousDate} (before pull statistics, berth auth none)`);
+  for (const p of pull) console.log(`  ${p.workload.padEnd(46)} ${`${p.ratio}x`.padStart(6)} Distribution${p.previousRatio !== null ? `, previously ${p.previousRatio}x` : ''}`);
+  return { berthAuth: berthAuthMode, previous: previousDate, rows: pull };
 }
 
 function printTriggers(t: TriggerFigures): void {

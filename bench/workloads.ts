@@ -73,15 +73,23 @@ async function timedRun(workload: string, unit: string, amount: number, work: ()
  * Runs `work` timed, or, when `--only` leaves it out, not at all (`needed`: untimed, because a
  * later workload reads what it writes).
  */
-function timer(only: string | null) {
+function timer(only: Only) {
   return async (workload: string, unit: string, amount: number, work: () => Promise<void>, needed = false): Promise<Measurement | null> => {
-    if (!only || workload.includes(only)) return timedRun(workload, unit, amount, work);
+    if (!only || selection(only).some((o) => workload.includes(o))) return timedRun(workload, unit, amount, work);
     if (needed) await work();
     return null;
   };
 }
 
-const wanted = (only: string | null, ...names: string[]): boolean => !only || names.some((n) => n.includes(only));
+/**
+ * Which workloads run: null for all, else those whose name contains the text (or one of the
+ * texts: the lifecycle section names the two pull workloads).
+ */
+export type Only = string | string[] | null;
+const selection = (only: string | string[]): string[] => (Array.isArray(only) ? only : [only]);
+
+/** Whether a section (named by a prefix such as 'manifest', or a workload's full name) has a selected workload. */
+export const wanted = (only: Only, ...names: string[]): boolean => !only || names.some((n) => selection(only).some((o) => n.includes(o) || o.includes(n)));
 
 export async function pushMonolithic(client: BenchClient, repo: string, blob: Buffer, digest: string): Promise<void> {
   const started = expectStatus(await client.call('POST', `/v2/${repo}/blobs/uploads/`), 202, 'start upload');
@@ -119,7 +127,7 @@ export async function registryWorkloads(
   base: string,
   data: BenchData,
   log: (m: Measurement) => void,
-  only: string | null = null,
+  only: Only = null,
   auth: ClientAuth = { mode: 'none' },
 ): Promise<Measurement[]> {
   const results: Measurement[] = [];
@@ -231,7 +239,7 @@ export async function registryWorkloads(
  * The machine's limits for the same blob shapes with the same client (bare-server.ts): each push
  * is one PUT of the whole blob into sha256 + file + fsync + rename, each pull one GET of the file.
  */
-export async function bareWorkloads(base: string, data: BenchData, log: (m: Measurement) => void, only: string | null = null): Promise<Measurement[]> {
+export async function bareWorkloads(base: string, data: BenchData, log: (m: Measurement) => void, only: Only = null): Promise<Measurement[]> {
   const client = new BenchClient(base, 8);
   const results: Measurement[] = [];
   const record = (m: Measurement | null): void => {
