@@ -4,23 +4,12 @@ import { compilePolicy, emptyRules, normalizeRules, type PolicyRules } from '../
 import { planPolicies } from '../../src/lifecycle/policy-plan.js';
 import type { RepositorySnapshot, SnapshotManifest, SnapshotTag } from '../../src/lifecycle/purge-plan.js';
 import { RegistryError } from '../../src/registry/errors.js';
+import { snapshotManifest, snapshotTag } from './snapshot-fixtures.js';
 
 const now = Date.parse('2026-06-01T00:00:00.000Z');
 const daysAgo = (d: number) => new Date(now - d * 86_400_000).toISOString();
-const manifest = (digest: string, extra: Partial<SnapshotManifest> = {}): SnapshotManifest => ({
-  digest,
-  mediaType: 'application/vnd.oci.image.manifest.v1+json',
-  size: 100,
-  updatedAt: daysAgo(100),
-  untaggedAt: null,
-  subject: null,
-  childManifests: [],
-  blobs: [],
-  lastPulledAt: null,
-  locked: false,
-  ...extra,
-});
-const tag = (name: string, digest: string, ageDays: number, extra: Partial<SnapshotTag> = {}): SnapshotTag => ({ name, digest, updatedAt: daysAgo(ageDays), lastPulledAt: null, locked: false, ...extra });
+const manifest = (digest: string, extra: Partial<SnapshotManifest> = {}) => snapshotManifest(digest, daysAgo(100), extra);
+const tag = (name: string, digest: string, ageDays: number, extra: Partial<SnapshotTag> = {}) => snapshotTag(name, digest, daysAgo(ageDays), extra);
 const policy = (name: string, rules: Partial<PolicyRules>, repository = '.*') => compilePolicy({ name, repository, rules: normalizeRules(rules) });
 
 /** A repository with one tag per manifest: `tag(name) → m-name`, the tag's age in days. */

@@ -1,22 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { planRepository, type PlanRules, type RepositorySnapshot, type SnapshotManifest, type SnapshotTag } from '../../src/lifecycle/purge-plan.js';
+import { snapshotManifest, snapshotTag } from './snapshot-fixtures.js';
 
 const old = '2020-01-01T00:00:00.000Z';
-const manifest = (digest: string, extra: Partial<SnapshotManifest> = {}): SnapshotManifest => ({
-  digest,
-  mediaType: 'application/vnd.oci.image.manifest.v1+json',
-  size: 100,
-  updatedAt: old,
-  untaggedAt: old,
-  subject: null,
-  childManifests: [],
-  blobs: [],
-  lastPulledAt: null,
-  locked: false,
-  ...extra,
-});
-const tag = (name: string, digest: string, updatedAt: string, extra: Partial<SnapshotTag> = {}): SnapshotTag => ({ name, digest, updatedAt, lastPulledAt: null, locked: false, ...extra });
+const manifest = (digest: string, extra: Partial<SnapshotManifest> = {}) => snapshotManifest(digest, old, { untaggedAt: old, ...extra });
+const tag = (name: string, digest: string, updatedAt: string, extra: Partial<SnapshotTag> = {}) => snapshotTag(name, digest, updatedAt, extra);
 const rules = (extra: Partial<PlanRules> = {}): PlanRules => ({ tags: /.*/, cutoffMs: Date.now(), keep: 0, untagged: true, untaggedOnly: false, untaggedAge: 'updated', ...extra });
 
 describe('purge plans, protected by construction', () => {
