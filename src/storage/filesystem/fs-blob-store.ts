@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { BlobStore, ByteRange } from '../blob-store.js';
 import { guardErrors } from '../../streams/request-body.js';
 import { BatchedFileWriter } from './batched-file-writer.js';
+import { FileReadStream } from './file-read-stream.js';
 
 const digestShape = /^(sha256|sha512):([a-f0-9]{64}|[a-f0-9]{128})$/;
 const uploadIdShape = /^[a-f0-9-]{36}$/;
@@ -44,14 +45,9 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {
-    const path = this.blobPath(digest);
-    // Large reads: fewer syscalls and event-loop turns per blob on the hottest read path.
-    const stream = createReadStream(path, { highWaterMark: 1024 * 1024, ...(range ? { start: range.start, end: range.end } : {}) });
-    await new Promise<void>((resolve, reject) => {
-      stream.once('open', () => resolve());
-      stream.once('error', reject);
-    });
-    return stream;
+    // Opened here, so a missing file fails the call rather than the stream.
+    const handle = await open(this.blobPath(digest), 'r');
+    return new FileReadStream(handle, range?.start ?? 0, range?.end ?? Infinity);
   }
 
   async put(digest: string, data: Uint8Array): Promise<void> {
