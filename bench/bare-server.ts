@@ -55,5 +55,8 @@ async function download(url: string, res: ServerResponse): Promise<void> {
   }
 }
 
+// Like Berth's (65 s) and Distribution's (no limit): with Node's default of 5 s, sockets left idle
+// by a long workload are closed just as the client reuses them ("socket hang up").
+server.keepAliveTimeout = 65_000;
 server.listen(port, '127.0.0.1');
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -83,13 +83,14 @@ describe('bodies that stop arriving', () => {
       method: 'PATCH',
       path: location,
       credentials: adminCredentials,
-      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(1024 * 1024) },
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(2 * 1024 * 1024) },
     });
     stalled.on('error', () => undefined);
-    stalled.write(Buffer.alloc(10, 1));
+    // A full write batch (1 MiB) and a little more; the store writes a batch once it is full.
+    stalled.write(Buffer.alloc(1024 * 1024 + 10, 1));
     // In flight for sure once its first bytes are in the upload's file.
     const file = join(berth.dataDir, 'uploads', location.split('/').pop()!);
-    await waitFor(() => existsSync(file) && statSync(file).size === 10, { what: 'the stalled chunk to reach the upload file' });
+    await waitFor(() => existsSync(file) && statSync(file).size >= 1024 * 1024, { what: 'the stalled chunk to reach the upload file' });
     const started = Date.now();
     const code = await Promise.race([
       berth.stop('SIGTERM'),

@@ -1,11 +1,13 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobStore, ByteRange } from '../blob-store.js';
 import { guardErrors } from '../../streams/request-body.js';
+import { BatchedFileWriter } from './batched-file-writer.js';
+import { FileReadStream } from './file-read-stream.js';
 
 const digestShape = /^(sha256|sha512):([a-f0-9]{64}|[a-f0-9]{128})$/;
 const uploadIdShape = /^[a-f0-9-]{36}$/;
@@ -43,14 +45,9 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {
-    const path = this.blobPath(digest);
-    // Large reads: fewer syscalls and event-loop turns per blob on the hottest read path.
-    const stream = createReadStream(path, { highWaterMark: 1024 * 1024, ...(range ? { start: range.start, end: range.end } : {}) });
-    await new Promise<void>((resolve, reject) => {
-      stream.once('open', () => resolve());
-      stream.once('error', reject);
-    });
-    return stream;
+    // Opened here, so a missing file fails the call rather than the stream.
+    const handle = await open(this.blobPath(digest), 'r');
+    return new FileReadStream(handle, range?.start ?? 0, range?.end ?? Infinity);
   }
 
   async put(digest: string, data: Uint8Array): Promise<void> {
@@ -77,18 +74,25 @@ export class FilesystemBlobStore implements BlobStore {
   async appendUpload(id: string, offset: number, data: Readable): Promise<number> {
     const path = this.uploadPath(id);
     guardErrors(data);
-    await truncate(path, offset);
-    // No fsync per chunk: bytes lost to a power cut are caught when the digest is verified at
-    // completion (the hash is rebuilt from disk after a restart). commitUpload syncs once.
-    const out = createWriteStream(path, { flags: 'r+', start: offset });
+    // One handle for the whole chunk: truncate, the writes, and the truncate of a failure.
+    const handle = await open(path, 'r+');
     try {
-      await pipeline(data, out);
-    } catch (error) {
-      // A failed chunk never counts, so its bytes are only taking space (a full disk, an abort).
-      await truncate(path, offset).catch(() => undefined);
-      throw error;
+      await handle.truncate(offset);
+      // No fsync per chunk: bytes lost to a power cut are caught when the digest is verified at
+      // completion (the hash is rebuilt from disk after a restart). commitUpload syncs once.
+      const out = new BatchedFileWriter(handle, offset);
+      try {
+        await pipeline(data, out);
+      } catch (error) {
+        // A failed chunk never counts, so its bytes are only taking space (a full disk, an abort).
+        await out.idle();
+        await handle.truncate(offset).catch(() => undefined);
+        throw error;
+      }
+      return offset + out.bytesWritten;
+    } finally {
+      await handle.close();
     }
-    return offset + out.bytesWritten;
   }
 
   async readUpload(id: string): Promise<Readable> {
