@@ -43,7 +43,8 @@ describe('crash safety (kill -9)', () => {
     });
     assert.equal(first.status, 202);
 
-    startSlowPatch(berth, location, chunk2, 700 * 1024);
+    // Uploads reach the file in ~1 MiB batches: send more than one batch of the 2 MiB chunk.
+    startSlowPatch(berth, location, chunk2, 1600 * 1024);
     // Crash while the second chunk is being written: part of it is in the upload file.
     const uploadFile = join(dataDir, 'uploads', location.split('/').pop()!);
     await waitFor(() => statSync(uploadFile).size > chunk1.length, {

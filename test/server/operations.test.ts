@@ -83,7 +83,9 @@ describe('operations', () => {
     const location = start.headers.get('location')!;
     const uploadFile = join(berth.dataDir, 'uploads', location.split('/').pop()!);
     const url = new URL(berth.url);
-    const body = Buffer.alloc(256 * 1024, 1);
+    const body = Buffer.alloc(2 * 1024 * 1024, 1);
+    // Uploads reach the file in ~1 MiB batches, so the first part is more than one batch.
+    const firstPart = 1280 * 1024;
     const req = request({
       host: url.hostname,
       port: url.port,
@@ -98,13 +100,13 @@ describe('operations', () => {
       });
       req.on('error', reject);
     });
-    req.write(body.subarray(0, 1024));
+    req.write(body.subarray(0, firstPart));
     // The upload is in flight once the server is writing its first bytes.
-    await waitFor(() => statSync(uploadFile).size >= 1024, { what: 'the server to be writing the upload' });
+    await waitFor(() => statSync(uploadFile).size >= 1024 * 1024, { what: 'the server to be writing the upload' });
     berth.child.kill('SIGTERM');
     // The rest goes only once the server is shutting down.
     await waitFor(() => berth.stdout().includes('berth shutting down'), { what: 'the server to log that it is shutting down' });
-    req.end(body.subarray(1024));
+    req.end(body.subarray(firstPart));
     assert.equal(await response, 201);
     assert.equal(await berth.stop(), 0);
   });
