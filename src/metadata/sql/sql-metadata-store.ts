@@ -19,13 +19,19 @@ import { queueBlobReviews, touchBlobReviews } from './gc-review-queue.js';
 import { assertManifestDeletable, assertRepositoryContentDeletable, assertRepositoryDeletable, assertRepositoryWritable, assertTagDeletable } from './sql-locks.js';
 import { lockedError } from '../../registry/locks.js';
 import { archiveManifest, archiveTag } from './soft-delete-archive.js';
+import { PreparedQuery } from './prepared-query.js';
 
 const now = (): string => new Date().toISOString();
 const isOn = (flag: number | null): boolean => Number(flag) === 1;
 
 /** MetadataStore on any SQL database Kysely speaks (SQLite by default, PostgreSQL for scale-out). */
 export class SqlMetadataStore implements MetadataStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** The pull path's reads, compiled once (see PreparedQuery). */
+  private readonly pullQueries: ReturnType<typeof preparePullQueries>;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.pullQueries = preparePullQueries(db);
+  }
 
   async listRepositories(page: Page): Promise<string[]> {
     let query = this.db.selectFrom('repositories').select('name').where('list_enabled', '=', 1).orderBy('name').limit(page.limit);
@@ -66,14 +72,7 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async linkedBlob(repository: string, digest: string): Promise<LinkedBlob | null> {
-    const row = await this.db
-      .selectFrom('repository_blobs as rb')
-      .innerJoin('blobs as b', 'b.digest', 'rb.digest')
-      .innerJoin('repositories as r', 'r.name', 'rb.repository')
-      .select(['b.size', 'r.read_enabled'])
-      .where('rb.repository', '=', repository)
-      .where('rb.digest', '=', digest)
-      .executeTakeFirst();
+    const row = await this.pullQueries.linkedBlob.first(repository, digest);
     return row ? { size: Number(row.size), repositoryReadEnabled: Number(row.read_enabled) === 1 } : null;
   }
 
@@ -94,6 +93,8 @@ export class SqlMetadataStore implements MetadataStore {
 
   async touchBlobs(digests: string[]): Promise<void> {
     if (digests.length === 0) return;
+    // One digest (every blob HEAD and GET): the read that finds nothing pending, compiled once.
+    if (digests.length === 1 && !(await this.pullQueries.pendingReview.first(digests[0]!))) return;
     await touchBlobReviews(this.db, digests);
   }
 
@@ -231,27 +232,12 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async getManifest(repository: string, digest: string): Promise<StoredManifest | null> {
-    const row = await this.db
-      .selectFrom('manifests as m')
-      .innerJoin('repositories as r', 'r.name', 'm.repository')
-      .selectAll('m')
-      .select('r.read_enabled as repository_read_enabled')
-      .where('m.repository', '=', repository)
-      .where('m.digest', '=', digest)
-      .executeTakeFirst();
+    const row = await this.pullQueries.manifestByDigest.first(repository, digest);
     return row ? { ...toStoredManifest(row), readEnabled: { repository: isOn(row.repository_read_enabled), manifest: isOn(row.read_enabled) } } : null;
   }
 
   async getManifestByTag(repository: string, tag: string): Promise<StoredManifest | null> {
-    const row = await this.db
-      .selectFrom('tags as t')
-      .innerJoin('manifests as m', (join) => join.onRef('m.repository', '=', 't.repository').onRef('m.digest', '=', 't.digest'))
-      .innerJoin('repositories as r', 'r.name', 't.repository')
-      .selectAll('m')
-      .select(['r.read_enabled as repository_read_enabled', 't.read_enabled as tag_read_enabled'])
-      .where('t.repository', '=', repository)
-      .where('t.name', '=', tag)
-      .executeTakeFirst();
+    const row = await this.pullQueries.manifestByTag.first(repository, tag);
     if (!row) return null;
     return { ...toStoredManifest(row), readEnabled: { repository: isOn(row.repository_read_enabled), manifest: isOn(row.read_enabled), tag: isOn(row.tag_read_enabled) } };
   }
@@ -480,6 +466,41 @@ export class SqlMetadataStore implements MetadataStore {
   async close(): Promise<void> {
     await this.db.destroy();
   }
+}
+
+/** What every pull asks: a manifest by tag or digest, a blob's link, a pending GC review. */
+function preparePullQueries(db: Kysely<Database>) {
+  return {
+    manifestByTag: new PreparedQuery(db, 2, (repository: string, tag: string) =>
+      db
+        .selectFrom('tags as t')
+        .innerJoin('manifests as m', (join) => join.onRef('m.repository', '=', 't.repository').onRef('m.digest', '=', 't.digest'))
+        .innerJoin('repositories as r', 'r.name', 't.repository')
+        .selectAll('m')
+        .select(['r.read_enabled as repository_read_enabled', 't.read_enabled as tag_read_enabled'])
+        .where('t.repository', '=', repository)
+        .where('t.name', '=', tag),
+    ),
+    manifestByDigest: new PreparedQuery(db, 2, (repository: string, digest: string) =>
+      db
+        .selectFrom('manifests as m')
+        .innerJoin('repositories as r', 'r.name', 'm.repository')
+        .selectAll('m')
+        .select('r.read_enabled as repository_read_enabled')
+        .where('m.repository', '=', repository)
+        .where('m.digest', '=', digest),
+    ),
+    linkedBlob: new PreparedQuery(db, 2, (repository: string, digest: string) =>
+      db
+        .selectFrom('repository_blobs as rb')
+        .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+        .innerJoin('repositories as r', 'r.name', 'rb.repository')
+        .select(['b.size', 'r.read_enabled'])
+        .where('rb.repository', '=', repository)
+        .where('rb.digest', '=', digest),
+    ),
+    pendingReview: new PreparedQuery(db, 1, (digest: string) => db.selectFrom('gc_blob_reviews').select('digest').where('digest', '=', digest)),
+  };
 }
 
 async function insertBlobLink(trx: Kysely<Database>, repository: string, digest: string, size: number): Promise<void> {

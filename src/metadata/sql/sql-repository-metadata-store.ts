@@ -12,6 +12,7 @@ import type {
   TagDetail,
 } from '../repository-metadata-store.js';
 import type { Database, TagsTable } from './schema.js';
+import { PreparedQuery } from './prepared-query.js';
 
 interface FlagColumns {
   delete_enabled: number;
@@ -53,7 +54,12 @@ function after(key: 'name' | 'digest', page: ListingPage, lastTime: string | nul
 
 /** RepositoryMetadataStore on the SQL schema the registry core uses. */
 export class SqlRepositoryMetadataStore implements RepositoryMetadataStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** A flush runs one of these per pulled tag and manifest, so they are compiled once. */
+  private readonly pullUpdates: ReturnType<typeof preparePullUpdates>;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.pullUpdates = preparePullUpdates(db);
+  }
 
   async repository(name: string): Promise<RepositoryDetail | null> {
     const row = await this.db
@@ -198,16 +204,8 @@ export class SqlRepositoryMetadataStore implements RepositoryMetadataStore {
     if (tallies.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
       for (const t of tallies) {
-        const set = {
-          pull_count: sql<number>`pull_count + ${t.count}`,
-          // The later of the stored time and this batch's: flushes from two servers may cross.
-          last_pulled_at: sql<string>`case when last_pulled_at is null or last_pulled_at < ${t.lastPulledAt} then ${t.lastPulledAt} else last_pulled_at end`,
-        };
-        if (t.kind === 'tag') {
-          await trx.updateTable('tags').set(set).where('repository', '=', t.repository).where('name', '=', t.key).execute();
-        } else {
-          await trx.updateTable('manifests').set(set).where('repository', '=', t.repository).where('digest', '=', t.key).execute();
-        }
+        const update = t.kind === 'tag' ? this.pullUpdates.tag : this.pullUpdates.manifest;
+        await update.executeIn(trx, t.count, t.lastPulledAt, t.repository, t.key);
       }
     });
   }
@@ -282,4 +280,21 @@ function group<R, K, V>(rows: R[], key: (r: R) => K, value: (r: R) => V): Map<K,
     map.set(k, list);
   }
   return map;
+}
+
+/** Adds a flush's count to a tag or manifest and keeps the later of the two pull times. */
+function preparePullUpdates(db: Kysely<Database>) {
+  const set = (count: number, lastPulledAt: string) => ({
+    pull_count: sql<number>`pull_count + ${count}`,
+    // The later of the stored time and this batch's: flushes from two servers may cross.
+    last_pulled_at: sql<string>`case when last_pulled_at is null or last_pulled_at < ${lastPulledAt} then ${lastPulledAt} else last_pulled_at end`,
+  });
+  return {
+    tag: new PreparedQuery(db, 4, (count: number, lastPulledAt: string, repository: string, tag: string) =>
+      db.updateTable('tags').set(set(count, lastPulledAt)).where('repository', '=', repository).where('name', '=', tag),
+    ),
+    manifest: new PreparedQuery(db, 4, (count: number, lastPulledAt: string, repository: string, digest: string) =>
+      db.updateTable('manifests').set(set(count, lastPulledAt)).where('repository', '=', repository).where('digest', '=', digest),
+    ),
+  };
 }

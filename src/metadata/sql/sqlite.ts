@@ -1,5 +1,5 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver } from 'kysely';
+import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDatabase } from 'kysely';
 import { migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
 import { SqlMetadataStore } from './sql-metadata-store.js';
@@ -40,6 +40,32 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
+/** Distinct statements kept prepared: the queries are a fixed set, bar IN lists and batch inserts. */
+const maxCachedStatements = 512;
+
+/**
+ * Kysely prepares every query it runs; preparing (parsing and planning the SQL) cost more than
+ * running it on the pull path (a manifest GET is one indexed join). The queries are a fixed set
+ * of texts with bound parameters, so each is prepared once and reused. better-sqlite3 runs a
+ * statement to completion before returning, and Kysely holds the one connection for a whole
+ * stream, so one statement is never in use twice at a time. Oldest first out when full.
+ */
+function withStatementCache(database: BetterSqlite3.Database): SqliteDatabase {
+  const statements = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => database.close(),
+    prepare: (sql: string) => {
+      let statement = statements.get(sql);
+      if (!statement) {
+        statement = database.prepare(sql);
+        if (statements.size >= maxCachedStatements) statements.delete(statements.keys().next().value!);
+        statements.set(sql, statement);
+      }
+      return statement;
+    },
+  };
+}
+
 /**
  * Opens (creating if needed) the embedded SQLite metadata database. WAL lets readers (pulls) run
  * while a writer commits. synchronous=NORMAL survives any process crash; a power cut can lose the
@@ -56,7 +82,7 @@ export async function openSqliteDatabase(path: string): Promise<Kysely<Database>
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect(database, { database }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect(database, { database: withStatementCache(database) }) });
   await migrateToLatest(db, 'sqlite');
   return db;
 }
