@@ -1,18 +1,21 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { open, rename, stat } from 'node:fs/promises';
 import { createServer, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { BatchedFileWriter } from '../src/storage/filesystem/batched-file-writer.js';
+import { FileReadStream } from '../src/storage/filesystem/file-read-stream.js';
 
 /**
- * The machine's limits for the blob path, with plain node:http and nothing else
- * (`node bare-server.js PORT DIR`):
+ * The machine's limits for the blob path: plain node:http with the same file reading and writing
+ * as Berth's filesystem store (its FileReadStream and BatchedFileWriter) and nothing else, so the
+ * gap to Berth is what Berth's HTTP stack, auth and metadata cost (`node bare-server.js PORT DIR`):
  * - `PUT /bare`: the request body through sha256 into a file, fsync, rename, fsync of the folder
  *   (the durability Berth promises); answers 201 with the hex digest in `Location`;
- * - `GET /bare/<hex>`: a stored file with `Content-Length`, a read stream piped to the response
- *   (1 MiB reads, the fastest plain way measured; `?hwm=BYTES` tries another size);
+ * - `GET /bare/<hex>`: a stored file with `Content-Length`, piped to the response in 1 MiB reads
+ *   into reused buffers (`?hwm=BYTES`: a plain fs read stream with reads of that size instead);
  * - `GET /v2/`: 200, for the start-up probe.
  */
 const [port, dir] = [Number(process.argv[2]), process.argv[3]!];
@@ -28,7 +31,7 @@ const server = createServer((req, res) => {
       callback(null, chunk);
     },
   });
-  pipeline(req, tap, createWriteStream(file, { flush: true }))
+  receive(req, tap, file)
     .then(async () => {
       const hex = hash.digest('hex');
       await rename(file, join(dir, `blob-${hex}`));
@@ -40,15 +43,26 @@ const server = createServer((req, res) => {
     .catch(() => res.writeHead(500).end());
 });
 
+async function receive(req: NodeJS.ReadableStream, tap: Transform, file: string): Promise<void> {
+  const handle = await open(file, 'w');
+  try {
+    await pipeline(req, tap, new BatchedFileWriter(handle, 0));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 async function download(url: string, res: ServerResponse): Promise<void> {
   const parsed = new URL(url, 'http://bare');
   if (parsed.pathname === '/v2/') return void res.writeHead(200, { 'Content-Length': '0' }).end();
   const file = join(dir, `blob-${parsed.pathname.split('/').pop()}`);
-  const highWaterMark = Number(parsed.searchParams.get('hwm') ?? 1024 * 1024);
+  const highWaterMark = parsed.searchParams.get('hwm');
   try {
     const { size } = await stat(file);
+    const source = highWaterMark ? createReadStream(file, { highWaterMark: Number(highWaterMark) }) : new FileReadStream(await open(file, 'r'), 0, Infinity);
     res.writeHead(200, { 'Content-Length': String(size), 'Content-Type': 'application/octet-stream' });
-    await pipeline(createReadStream(file, { highWaterMark }), res);
+    await pipeline(source, res);
   } catch {
     if (!res.headersSent) res.writeHead(404, { 'Content-Length': '0' });
     res.end();
