@@ -46,7 +46,7 @@ const server = createServer((req, res) => {
 async function receive(req: NodeJS.ReadableStream, tap: Transform, file: string): Promise<void> {
   const handle = await open(file, 'w');
   try {
-    await pipeline(req, tap, new BatchedFileWriter(handle, 0));
+    await pipeline(req, tap, new BatchedFileWriter(handle, 0, file));
     await handle.sync();
   } finally {
     await handle.close();

@@ -1,4 +1,4 @@
-import type { FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 
 /** Bytes gathered before a write: request bodies arrive in ~64 KiB socket reads. */
@@ -24,9 +24,11 @@ export class BatchedFileWriter extends Writable {
   private unsynced = 0;
   private syncing = false;
 
+  /** `path`, when given, is the file's: its background flushes then use a handle of their own. */
   constructor(
     private readonly handle: FileHandle,
     start: number,
+    private readonly path?: string,
   ) {
     super({ highWaterMark: batchSize });
     this.position = start;
@@ -61,15 +63,16 @@ export class BatchedFileWriter extends Writable {
    * then has little left to write, instead of the whole layer at once after the last byte
    * (256 MiB took ~1 s here, with the disk idle until then). Its errors are the final fsync's to
    * report: a failed flush leaves the pages dirty, and that fsync fails on them.
+   * On its own handle when the path is known: closing a handle waits for what runs on it, so an
+   * 8 MiB PATCH answered only once its own flush ended (the client idle meanwhile). A file gone
+   * by then (completed and renamed, or cancelled) has nothing left to flush.
    */
   private syncAhead(): void {
     if (this.syncing || this.unsynced < syncAheadBytes) return;
     this.syncing = true;
     this.unsynced = 0;
-    this.handle.datasync().then(
-      () => (this.syncing = false),
-      () => (this.syncing = false),
-    );
+    const done = (): void => void (this.syncing = false);
+    (this.path === undefined ? this.handle.datasync() : datasyncFile(this.path)).then(done, done);
   }
 
   /** Waits for the previous write (its error fails this one), then starts writing the batch. */
@@ -90,6 +93,15 @@ export class BatchedFileWriter extends Writable {
     // Not awaited here: the next batch gathers meanwhile. Its failure is reported by the next
     // flush or by _final; this only keeps it from counting as unhandled until then.
     this.inFlight.catch(() => undefined);
+  }
+}
+
+async function datasyncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
   }
 }
 

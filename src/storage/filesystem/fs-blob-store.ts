@@ -77,10 +77,13 @@ export class FilesystemBlobStore implements BlobStore {
     // One handle for the whole chunk: truncate, the writes, and the truncate of a failure.
     const handle = await open(path, 'r+');
     try {
-      await handle.truncate(offset);
+      // Bytes past the offset (a chunk cut short by a crash) go. Only when there are any: a
+      // truncate is a metadata write of the inode, which the previous chunk's background flush
+      // (see BatchedFileWriter) may still be writing out.
+      if ((await handle.stat()).size > offset) await handle.truncate(offset);
       // No fsync per chunk: bytes lost to a power cut are caught when the digest is verified at
       // completion (the hash is rebuilt from disk after a restart). commitUpload syncs once.
-      const out = new BatchedFileWriter(handle, offset);
+      const out = new BatchedFileWriter(handle, offset, path);
       try {
         await pipeline(data, out);
       } catch (error) {
