@@ -76,8 +76,8 @@ async function main(): Promise<void> {
         const url = targets[name].url;
         runs[name].push(
           name === 'bare'
-            ? await bareWorkloads(url, data, log(name, round), selected)
-            : await registryWorkloads(url, data, log(name, round), selected, name === 'berth' ? berthAuth : { mode: 'none' }),
+            ? await bareWorkloads(url, data, log(name, round), selected, targets[name].pid)
+            : await registryWorkloads(url, data, log(name, round), selected, name === 'berth' ? berthAuth : { mode: 'none' }, targets[name].pid),
         );
       }
     }
@@ -87,11 +87,21 @@ async function main(): Promise<void> {
 
   const values = (name: TargetName, workload: string): number[] =>
     runs[name].map((round) => round.find((m) => m.workload === workload)?.value).filter((v): v is number => v !== undefined);
+  // Server CPU milliseconds per unit of work (per MiB or per request), median over rounds.
+  const cpuPerUnit = (name: TargetName, workload: string): number | undefined => {
+    const perUnit = runs[name]
+      .map((round) => round.find((m) => m.workload === workload))
+      .filter((m): m is Measurement & { serverCpuSeconds: number } => m?.serverCpuSeconds !== undefined)
+      .map((m) => (m.serverCpuSeconds * 1000) / (m.value * m.seconds));
+    return perUnit.length > 0 ? round(median(perUnit), 3) : undefined;
+  };
   const rows = runs.berth[0]!.map(({ workload, unit }) => {
     const berth = values('berth', workload);
     const distribution = values('distribution', workload);
     const bare = values('bare', workload);
+    const cpuMs = { berth: cpuPerUnit('berth', workload), distribution: cpuPerUnit('distribution', workload), bare: cpuPerUnit('bare', workload) };
     return {
+      cpuMsPerUnit: cpuMs,
       workload,
       unit,
       berth: round(median(berth)),
@@ -107,6 +117,11 @@ async function main(): Promise<void> {
     console.log(
       `${r.workload.padEnd(46)} ${r.unit.padEnd(6)} ${String(r.berth).padStart(9)} ${String(r.distribution).padStart(9)} ${`${r.ratio}x`.padStart(6)} ${String(r.bare ?? '').padStart(9)} ${(r.berthOfBare !== undefined ? `${Math.round(r.berthOfBare * 100)}%` : '').padStart(7)}  ${r.runs.berth.join(', ')}`,
     );
+  }
+  console.log(`\nserver CPU (user + system) per unit of work, ms (medians)\n${'workload'.padEnd(46)} ${'per'.padEnd(8)} ${'berth'.padStart(8)} ${'distrib.'.padStart(8)} ${'bare'.padStart(8)}`);
+  for (const r of rows) {
+    const cell = (v: number | undefined): string => (v === undefined ? '' : v.toFixed(3)).padStart(8);
+    console.log(`${r.workload.padEnd(46)} ${r.unit.replace('/s', '').padEnd(8)} ${cell(r.cpuMsPerUnit.berth)} ${cell(r.cpuMsPerUnit.distribution)} ${cell(r.cpuMsPerUnit.bare)}`);
   }
   if (triggers) printTriggers(triggers);
   if (lifecycle) printLifecycle(lifecycle);

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { BenchClient, expectStatus, pool, type ClientAuth } from './http-client.js';
 
@@ -7,6 +8,8 @@ export interface Measurement {
   unit: string;
   value: number;
   seconds: number;
+  /** CPU time the server process used during the workload (user + system), when its pid is known. */
+  serverCpuSeconds?: number;
 }
 
 export interface BenchData {
@@ -60,22 +63,39 @@ function withDigest(location: string, digest: string): string {
   return `${location}${location.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
 }
 
-async function timedRun(workload: string, unit: string, amount: number, work: () => Promise<void>): Promise<Measurement> {
+/** Clock ticks per second of /proc's CPU times. */
+let clockTicks: number | null = null;
+
+/**
+ * A process's CPU time so far (user + system, children excluded), from /proc: steadier than
+ * throughput on a shared machine, and it shows what each server spends per MiB or request while
+ * the client (the same for all) may be what limits the throughput.
+ */
+function processCpuSeconds(pid: number): number {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+}
+
+async function timedRun(workload: string, unit: string, amount: number, work: () => Promise<void>, serverPid?: number): Promise<Measurement> {
   // Flush dirty pages first (untimed), so a target never pays for the previous target's writes.
   execFileSync('sync');
+  const cpuBefore = serverPid === undefined ? 0 : processCpuSeconds(serverPid);
   const start = process.hrtime.bigint();
   await work();
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  return { workload, unit, value: amount / seconds, seconds };
+  const measurement: Measurement = { workload, unit, value: amount / seconds, seconds };
+  if (serverPid !== undefined) measurement.serverCpuSeconds = processCpuSeconds(serverPid) - cpuBefore;
+  return measurement;
 }
 
 /**
  * Runs `work` timed, or, when `--only` leaves it out, not at all (`needed`: untimed, because a
  * later workload reads what it writes).
  */
-function timer(only: Only) {
+function timer(only: Only, serverPid?: number) {
   return async (workload: string, unit: string, amount: number, work: () => Promise<void>, needed = false): Promise<Measurement | null> => {
-    if (!only || selection(only).some((o) => workload.includes(o))) return timedRun(workload, unit, amount, work);
+    if (!only || selection(only).some((o) => workload.includes(o))) return timedRun(workload, unit, amount, work, serverPid);
     if (needed) await work();
     return null;
   };
@@ -129,6 +149,7 @@ export async function registryWorkloads(
   log: (m: Measurement) => void,
   only: Only = null,
   auth: ClientAuth = { mode: 'none' },
+  serverPid?: number,
 ): Promise<Measurement[]> {
   const results: Measurement[] = [];
   const record = (m: Measurement | null): void => {
@@ -136,7 +157,7 @@ export async function registryWorkloads(
     results.push(m);
     log(m);
   };
-  const timed = timer(only);
+  const timed = timer(only, serverPid);
   const c8 = new BenchClient(base, 8, auth);
   const c32 = new BenchClient(base, 32, auth);
   const small = data.smallBlobs;
@@ -239,7 +260,7 @@ export async function registryWorkloads(
  * The machine's limits for the same blob shapes with the same client (bare-server.ts): each push
  * is one PUT of the whole blob into sha256 + file + fsync + rename, each pull one GET of the file.
  */
-export async function bareWorkloads(base: string, data: BenchData, log: (m: Measurement) => void, only: Only = null): Promise<Measurement[]> {
+export async function bareWorkloads(base: string, data: BenchData, log: (m: Measurement) => void, only: Only = null, serverPid?: number): Promise<Measurement[]> {
   const client = new BenchClient(base, 8);
   const results: Measurement[] = [];
   const record = (m: Measurement | null): void => {
@@ -247,7 +268,7 @@ export async function bareWorkloads(base: string, data: BenchData, log: (m: Meas
     results.push(m);
     log(m);
   };
-  const timed = timer(only);
+  const timed = timer(only, serverPid);
   const small = data.smallBlobs;
   const large = data.largeBlobs;
   const largeSize = large[0]!.length;
