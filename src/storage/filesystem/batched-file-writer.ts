@@ -1,4 +1,5 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { syncPath } from './file-sync.js';
 import { Writable } from 'node:stream';
 
 /** Bytes gathered before a write: request bodies arrive in ~64 KiB socket reads. */
@@ -72,7 +73,7 @@ export class BatchedFileWriter extends Writable {
     this.syncing = true;
     this.unsynced = 0;
     const done = (): void => void (this.syncing = false);
-    (this.path === undefined ? this.handle.datasync() : datasyncFile(this.path)).then(done, done);
+    (this.path === undefined ? this.handle.datasync() : syncPath(this.path, { dataOnly: true })).then(done, done);
   }
 
   /** Waits for the previous write (its error fails this one), then starts writing the batch. */
@@ -93,15 +94,6 @@ export class BatchedFileWriter extends Writable {
     // Not awaited here: the next batch gathers meanwhile. Its failure is reported by the next
     // flush or by _final; this only keeps it from counting as unhandled until then.
     this.inFlight.catch(() => undefined);
-  }
-}
-
-async function datasyncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.datasync();
-  } finally {
-    await handle.close();
   }
 }
 

@@ -8,6 +8,7 @@ import type { BlobStore, ByteRange } from '../blob-store.js';
 import { guardErrors } from '../../streams/request-body.js';
 import { BatchedFileWriter } from './batched-file-writer.js';
 import { FileReadStream } from './file-read-stream.js';
+import { syncPath } from './file-sync.js';
 
 const digestShape = /^(sha256|sha512):([a-f0-9]{64}|[a-f0-9]{128})$/;
 const uploadIdShape = /^[a-f0-9-]{36}$/;
@@ -104,7 +105,7 @@ export class FilesystemBlobStore implements BlobStore {
 
   async commitUpload(id: string, digest: string): Promise<void> {
     const path = this.uploadPath(id);
-    await syncFile(path);
+    await syncPath(path);
     await this.moveIntoPlace(path, digest);
   }
 
@@ -124,7 +125,7 @@ export class FilesystemBlobStore implements BlobStore {
       this.knownDirs.add(dir);
     }
     await rename(source, target);
-    await syncDirectory(dir);
+    await syncPath(dir);
   }
 
   private blobPath(digest: string): string {
@@ -137,24 +138,6 @@ export class FilesystemBlobStore implements BlobStore {
   private uploadPath(id: string): string {
     if (!uploadIdShape.test(id)) throw new Error(`not an upload id: ${id}`);
     return join(this.uploadsDir, id);
-  }
-}
-
-async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 
