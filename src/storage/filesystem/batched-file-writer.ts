@@ -25,11 +25,11 @@ export class BatchedFileWriter extends Writable {
   private unsynced = 0;
   private syncing = false;
 
-  /** `path`, when given, is the file's: its background flushes then use a handle of their own. */
+  /** `path` is the file's: its background flushes use a handle of their own. */
   constructor(
     private readonly handle: FileHandle,
     start: number,
-    private readonly path?: string,
+    private readonly path: string,
   ) {
     super({ highWaterMark: batchSize });
     this.position = start;
@@ -64,7 +64,7 @@ export class BatchedFileWriter extends Writable {
    * then has little left to write, instead of the whole layer at once after the last byte
    * (256 MiB took ~1 s here, with the disk idle until then). Its errors are the final fsync's to
    * report: a failed flush leaves the pages dirty, and that fsync fails on them.
-   * On its own handle when the path is known: closing a handle waits for what runs on it, so an
+   * On a handle of its own: closing a handle waits for what runs on it, so an
    * 8 MiB PATCH answered only once its own flush ended (the client idle meanwhile). A file gone
    * by then (completed and renamed, or cancelled) has nothing left to flush.
    */
@@ -73,7 +73,7 @@ export class BatchedFileWriter extends Writable {
     this.syncing = true;
     this.unsynced = 0;
     const done = (): void => void (this.syncing = false);
-    (this.path === undefined ? this.handle.datasync() : syncPath(this.path, { dataOnly: true })).then(done, done);
+    syncPath(this.path, { dataOnly: true }).then(done, done);
   }
 
   /** Waits for the previous write (its error fails this one), then starts writing the batch. */
