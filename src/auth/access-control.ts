@@ -56,10 +56,7 @@ export async function setUpAccessControl(app: FastifyInstance, store: AuthStore,
       publicUrl: settings.publicUrl,
       listenHost: settings.host,
       tls: settings.tls !== null,
-      boundPort: () => {
-        const address = app.server.address();
-        return typeof address === 'object' && address ? address.port : settings.port;
-      },
+      boundPort: boundPortOf(app, settings.port),
     }),
     throttle: new LoginThrottle(settings.loginThrottle.maxFailures, settings.loginThrottle.windowSeconds),
     audit,
@@ -67,4 +64,18 @@ export async function setUpAccessControl(app: FastifyInstance, store: AuthStore,
   registerAuthentication(app, http);
   await app.register(tokenEndpoint, http);
   return { registryAccess: new AuthRegistryAccess(http), management, audit, http };
+}
+
+/**
+ * The port the server is bound to, asked of the socket once it is listening and kept: every
+ * authenticated request names it (the token audience), and each ask is a getsockname syscall.
+ */
+function boundPortOf(app: FastifyInstance, configured: number): () => number {
+  let bound: number | null = null;
+  return () => {
+    if (bound !== null) return bound;
+    const address = app.server.address();
+    if (typeof address === 'object' && address) return (bound = address.port);
+    return configured;
+  };
 }

@@ -161,7 +161,7 @@ export class BlobService {
         throw error;
       }
       // The session row is about to go, so the last chunk's size is not recorded separately.
-      if (data && (contentLength === null || contentLength > 0)) session = await this.append(session, data, contentLength, null, false);
+      if (data && (contentLength === null || contentLength > 0)) session = await this.append(session, data, contentLength, null, true);
       const actual = await this.computeDigest(session, algorithm);
       if (actual !== digest) {
         throw new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: digest, actual });
@@ -222,7 +222,8 @@ export class BlobService {
     data: Readable,
     contentLength: number | null,
     rangeLength: number | null,
-    recordSize = true,
+    /** The completing chunk: made durable as it is written, and its size not recorded (the session row goes). */
+    last = false,
   ): Promise<UploadSession> {
     const running = this.hashFor(session);
     const tap = new Transform({
@@ -237,7 +238,7 @@ export class BlobService {
     // while the store is still preparing the file. pipe(), unlike pipeline, leaves the source
     // alive when the store fails (a full disk), so the client still gets an answer.
     failWithSource(data, tap);
-    const newSize = await this.blobs.appendUpload(session.id, session.size, data.pipe(guardErrors(tap)));
+    const newSize = await this.blobs.appendUpload(session.id, session.size, data.pipe(guardErrors(tap)), { last });
     const received = newSize - session.size;
     const expected = contentLength ?? rangeLength;
     if (expected !== null && received !== expected) {
@@ -245,7 +246,7 @@ export class BlobService {
         status: rangeLength !== null && contentLength === null ? 416 : 400,
       });
     }
-    if (recordSize) await this.metadata.setUploadSize(session.id, newSize);
+    if (!last) await this.metadata.setUploadSize(session.id, newSize);
     if (running) this.rememberHash(session.id, { hash: running.hash, offset: newSize });
     return { ...session, size: newSize, updatedAt: new Date().toISOString() };
   }
@@ -272,7 +273,8 @@ export class BlobService {
     }
     const hash = newHash(algorithm);
     let remaining = session.size;
-    for await (const chunk of await this.blobs.readUpload(session.id)) {
+    // An upload that never received a byte may have no file in the store (see BlobStore.createUpload).
+    if (remaining > 0) for await (const chunk of await this.blobs.readUpload(session.id)) {
       const buffer = chunk as Buffer;
       // The file may hold a partial chunk past the recorded size (a crash mid-PATCH); ignore it.
       const take = Math.min(buffer.length, remaining);

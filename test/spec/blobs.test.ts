@@ -94,6 +94,24 @@ describe('monolithic push', () => {
     assert.equal(res.headers.get('location'), `/v2/push/single/blobs/${sha256(data)}`);
   });
 
+  it('pushes the empty blob by POST then PUT, and by a single POST', async () => {
+    const empty = Buffer.alloc(0);
+    const location = await startUpload('push/empty');
+    const put = await suite.client.request('PUT', `${location}?digest=${sha256(empty)}`);
+    assert.equal(put.status, 201);
+    const single = await suite.client.request('POST', `/v2/push/empty-single/blobs/uploads/?digest=${sha256(empty)}`, {
+      body: empty,
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
+    assert.equal(single.status, 201);
+    for (const repository of ['push/empty', 'push/empty-single']) {
+      const get = await suite.client.request('GET', `/v2/${repository}/blobs/${sha256(empty)}`);
+      assert.equal(get.status, 200);
+      assert.equal(get.headers.get('content-length'), '0');
+      assert.equal((await get.arrayBuffer()).byteLength, 0);
+    }
+  });
+
   it('verifies sha512 digests too', async () => {
     const data = randomBytes(3000);
     const res = await suite.client.request('POST', `/v2/push/sha512/blobs/uploads/?digest=${sha512(data)}`, { body: data });
@@ -182,6 +200,23 @@ describe('chunked push', () => {
     const put = await suite.client.request('PUT', `${location}?digest=${sha256(data)}`, { body: chunks[2] });
     assert.equal(put.status, 201);
     const get = await suite.client.request('GET', `/v2/push/chunked/blobs/${sha256(data)}`);
+    assert.deepEqual(Buffer.from(await get.arrayBuffer()), data);
+  });
+
+  it('an empty first PATCH leaves the upload empty; the chunks after it make the blob', async () => {
+    const data = randomBytes(40_000);
+    let location = await startUpload('push/empty-first');
+    const empty = await suite.client.request('PATCH', location, { body: Buffer.alloc(0), headers: { 'Content-Type': 'application/octet-stream' } });
+    assert.equal(empty.status, 202);
+    assert.equal(empty.headers.get('range'), '0-0');
+    location = empty.headers.get('location')!;
+    const status = await suite.client.request('GET', location);
+    assert.equal(status.status, 204);
+    const chunk = await suite.client.request('PATCH', location, { body: data, headers: { 'Content-Range': `0-${data.length - 1}` } });
+    assert.equal(chunk.status, 202);
+    const put = await suite.client.request('PUT', `${chunk.headers.get('location')}?digest=${sha256(data)}`);
+    assert.equal(put.status, 201);
+    const get = await suite.client.request('GET', `/v2/push/empty-first/blobs/${sha256(data)}`);
     assert.deepEqual(Buffer.from(await get.arrayBuffer()), data);
   });
 

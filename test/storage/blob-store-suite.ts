@@ -58,6 +58,33 @@ export function blobStoreSuite(name: string, makeStore: () => Promise<BlobStore>
       assert.deepEqual(await readAll(await store.read(digest)), data);
     });
 
+    it('an upload that never received a byte commits as the empty blob', async () => {
+      const store = await makeStore();
+      const id = randomUUID();
+      const empty = Buffer.alloc(0);
+      await store.createUpload(id);
+      assert.equal(await store.appendUpload(id, 0, Readable.from([])), 0);
+      await store.commitUpload(id, digestOf(empty));
+      assert.equal(await store.stat(digestOf(empty)), 0);
+      assert.deepEqual(await readAll(await store.read(digestOf(empty))), empty);
+      const untouched = randomUUID();
+      await store.createUpload(untouched);
+      await store.commitUpload(untouched, digestOf(empty));
+      assert.equal(await store.stat(digestOf(empty)), 0);
+    });
+
+    it('a last chunk is durable on its own; a chunk after it still reaches the committed blob', async () => {
+      const store = await makeStore();
+      const id = randomUUID();
+      const data = randomBytes(20_000);
+      await store.createUpload(id);
+      assert.equal(await store.appendUpload(id, 0, Readable.from([data.subarray(0, 5_000)]), { last: true }), 5_000);
+      // a client that goes on after what looked like its last chunk (a retried PUT, say)
+      assert.equal(await store.appendUpload(id, 5_000, Readable.from([data.subarray(5_000)]), { last: true }), 20_000);
+      await store.commitUpload(id, digestOf(data));
+      assert.deepEqual(await readAll(await store.read(digestOf(data))), data);
+    });
+
     it('deleting an upload is idempotent', async () => {
       const store = await makeStore();
       const id = randomUUID();

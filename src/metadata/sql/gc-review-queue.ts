@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
+import { PreparedQuery } from './prepared-query.js';
 
 /**
  * The garbage collector's review queue, written by the registry's own transactions: a blob that
@@ -10,12 +11,19 @@ import type { Database } from './schema.js';
 export async function queueBlobReviews(trx: Kysely<Database>, digests: string[], reason: string): Promise<void> {
   const unique = [...new Set(digests)];
   if (unique.length === 0) return;
-  const at = new Date().toISOString();
-  await trx
+  await queueReviewsQuery(trx, unique, new Date().toISOString(), reason).execute();
+}
+
+/** queueBlobReviews of one digest, compiled once (every blob push queues one): run it with the time. */
+export function prepareQueueBlobReview(db: Kysely<Database>) {
+  return new PreparedQuery(db, 3, (digest: string, at: string, reason: string) => queueReviewsQuery(db, [digest], at, reason));
+}
+
+function queueReviewsQuery(trx: Kysely<Database>, digests: string[], at: string, reason: string) {
+  return trx
     .insertInto('gc_blob_reviews')
-    .values(unique.map((digest) => ({ digest, due_from: at, version: 0, reason, claimed_by: null, claimed_until: null })))
-    .onConflict((oc) => oc.column('digest').doUpdateSet((eb) => ({ due_from: at, reason, version: eb('gc_blob_reviews.version', '+', 1) })))
-    .execute();
+    .values(digests.map((digest) => ({ digest, due_from: at, version: 0, reason, claimed_by: null, claimed_until: null })))
+    .onConflict((oc) => oc.column('digest').doUpdateSet((eb) => ({ due_from: at, reason, version: eb('gc_blob_reviews.version', '+', 1) })));
 }
 
 /**

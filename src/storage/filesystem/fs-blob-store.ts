@@ -1,10 +1,10 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { BlobStore, ByteRange } from '../blob-store.js';
+import type { AppendOptions, BlobStore, ByteRange } from '../blob-store.js';
 import { guardErrors } from '../../streams/request-body.js';
 import { BatchedFileWriter } from './batched-file-writer.js';
 import { FileReadStream } from './file-read-stream.js';
@@ -12,6 +12,8 @@ import { syncPath } from './file-sync.js';
 
 const digestShape = /^(sha256|sha512):([a-f0-9]{64}|[a-f0-9]{128})$/;
 const uploadIdShape = /^[a-f0-9-]{36}$/;
+/** Every two-hex-digit folder a sha256 blob can land in (all created up front, see init). */
+const sha256Shards = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /**
  * Blobs on a local filesystem: `blobs/<alg>/<2 hex>/<hex>`; uploads in `uploads/<id>`; atomic
@@ -22,6 +24,8 @@ export class FilesystemBlobStore implements BlobStore {
   private readonly uploadsDir: string;
   private readonly tmpDir: string;
   private readonly knownDirs = new Set<string>();
+  /** Uploads whose last append already made them durable (nothing written since): commit skips its fsync. */
+  private readonly durableUploads = new Set<string>();
 
   constructor(root: string) {
     this.blobsDir = join(root, 'blobs');
@@ -34,6 +38,25 @@ export class FilesystemBlobStore implements BlobStore {
     // Leftovers of writes interrupted by a crash are never visible under a digest; drop them.
     await rm(this.tmpDir, { recursive: true, force: true });
     await mkdir(this.tmpDir, { recursive: true });
+    await this.createShards('sha256', sha256Shards);
+  }
+
+  /**
+   * Creates a digest algorithm's shard folders that are missing, durably (the parent is synced).
+   * Up front for sha256, so a push never waits for a mkdir; a folder created on demand would
+   * also need its parent synced before its first blob counts as stored.
+   */
+  private async createShards(algorithm: string, shards: string[]): Promise<void> {
+    const parent = join(this.blobsDir, algorithm);
+    await mkdir(parent, { recursive: true });
+    const present = new Set(await readdir(parent));
+    const missing = shards.filter((shard) => !present.has(shard));
+    await Promise.all(missing.map((shard) => mkdir(join(parent, shard), { recursive: true })));
+    if (missing.length > 0) {
+      await syncPath(parent);
+      await syncPath(this.blobsDir);
+    }
+    for (const shard of shards) this.knownDirs.add(join(parent, shard));
   }
 
   async stat(digest: string): Promise<number | null> {
@@ -68,20 +91,23 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async createUpload(id: string): Promise<void> {
-    const handle = await open(this.uploadPath(id), 'w');
-    await handle.close();
+    // Only checked: the file is created by the first chunk (or at commit, for an empty blob), which
+    // spares every upload two thread-pool round trips. Until then it reads as empty.
+    this.uploadPath(id);
   }
 
-  async appendUpload(id: string, offset: number, data: Readable): Promise<number> {
+  async appendUpload(id: string, offset: number, data: Readable, options: AppendOptions = {}): Promise<number> {
     const path = this.uploadPath(id);
     guardErrors(data);
-    // One handle for the whole chunk: truncate, the writes, and the truncate of a failure.
-    const handle = await open(path, 'r+');
+    this.durableUploads.delete(id);
+    // One handle for the whole chunk: truncate, the writes, the fsync of a last chunk, and the
+    // truncate of a failure. At offset 0 the open creates or empties the file.
+    const handle = await open(path, offset === 0 ? 'w' : 'r+');
     try {
       // Bytes past the offset (a chunk cut short by a crash) go. Only when there are any: a
       // truncate is a metadata write of the inode, which the previous chunk's background flush
       // (see BatchedFileWriter) may still be writing out.
-      if ((await handle.stat()).size > offset) await handle.truncate(offset);
+      if (offset > 0 && (await handle.stat()).size > offset) await handle.truncate(offset);
       // No fsync per chunk: bytes lost to a power cut are caught when the digest is verified at
       // completion (the hash is rebuilt from disk after a restart). commitUpload syncs once.
       const out = new BatchedFileWriter(handle, offset, path);
@@ -92,6 +118,10 @@ export class FilesystemBlobStore implements BlobStore {
         await out.idle();
         await handle.truncate(offset).catch(() => undefined);
         throw error;
+      }
+      if (options.last) {
+        await handle.sync();
+        this.durableUploads.add(id);
       }
       return offset + out.bytesWritten;
     } finally {
@@ -105,11 +135,12 @@ export class FilesystemBlobStore implements BlobStore {
 
   async commitUpload(id: string, digest: string): Promise<void> {
     const path = this.uploadPath(id);
-    await syncPath(path);
+    if (!this.durableUploads.delete(id)) await syncOrCreate(path);
     await this.moveIntoPlace(path, digest);
   }
 
   async deleteUpload(id: string): Promise<void> {
+    this.durableUploads.delete(id);
     try {
       await unlink(this.uploadPath(id));
     } catch (error) {
@@ -121,8 +152,8 @@ export class FilesystemBlobStore implements BlobStore {
     const target = this.blobPath(digest);
     const dir = target.slice(0, target.lastIndexOf('/'));
     if (!this.knownDirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
-      this.knownDirs.add(dir);
+      const match = digestShape.exec(digest)!;
+      await this.createShards(match[1]!, [match[2]!.slice(0, 2)]);
     }
     await rename(source, target);
     await syncPath(dir);
@@ -138,6 +169,21 @@ export class FilesystemBlobStore implements BlobStore {
   private uploadPath(id: string): string {
     if (!uploadIdShape.test(id)) throw new Error(`not an upload id: ${id}`);
     return join(this.uploadsDir, id);
+  }
+}
+
+/** Flushes an upload's file to disk; an upload that never received a byte has none yet, so it gets an empty one. */
+async function syncOrCreate(path: string): Promise<void> {
+  try {
+    await syncPath(path);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    const handle = await open(path, 'w');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
   }
 }
 
