@@ -44,6 +44,14 @@ export class BenchClient {
     return this.send(method, path, body, { ...headers, Authorization: `Bearer ${await token}` }, discardBody);
   }
 
+  /** What `call` would send to sign a request for `path`, signing in first when needed (for the lean downloader). */
+  async authorizationHeaders(path: string): Promise<Record<string, string>> {
+    const repository = repositoryOf(path);
+    if (this.auth.mode === 'token' && !this.tokens.has(repository)) expectStatus(await this.call('HEAD', path), 200, `sign in for ${path}`);
+    const authorization = await this.authorization(repository);
+    return authorization ? { Authorization: authorization } : {};
+  }
+
   private async authorization(repository: string): Promise<string | null> {
     if (this.auth.mode === 'basic') return `Basic ${Buffer.from(`${this.auth.user}:${this.auth.password}`).toString('base64')}`;
     if (this.auth.mode === 'token') {
