@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { bareWorkloads, makeBenchData, registryWorkloads, wanted, workloadNames, type Measurement } from './workloads.js';
+import { bareWorkloads, makeBenchData, registryWorkloads, wanted, warmUp, workloadNames, type Measurement } from './workloads.js';
 import { berthCredentials, startBareTarget, startBerthTarget, startDistributionTarget, type Target } from './targets.js';
 import type { ClientAuth } from './http-client.js';
 import { triggerBench, type TriggerFigures } from './trigger-bench.js';
@@ -67,6 +67,10 @@ async function main(): Promise<void> {
   process.stderr.write(`pids: berth ${targets.berth.pid}, distribution ${targets.distribution.pid}, bare ${targets.bare.pid}; berth auth: ${berthAuthMode}\n`);
   const runs: Record<TargetName, Measurement[][]> = { bare: [], distribution: [], berth: [] };
   try {
+    for (const name of ['bare', 'distribution', 'berth'] as const) {
+      process.stderr.write(`warm-up: ${name}\n`);
+      await warmUp(targets[name].url, name === 'bare' ? 'bare' : 'registry', name === 'berth' ? berthAuth : { mode: 'none' });
+    }
     for (let round = 0; round < rounds; round++) {
       if (round > 0) data.prepare(round);
       const order: TargetName[] = ['bare', 'distribution', 'berth'];
