@@ -8,6 +8,14 @@ const batchSize = 1024 * 1024;
 const syncAheadBytes = 8 * 1024 * 1024;
 
 /**
+ * Files with a background flush running, whichever writer started it. Each chunk of a chunked
+ * upload gets a writer of its own, and an 8 MiB chunk ends just as its flush starts: per writer,
+ * the next chunk started a second flush of the same file beside the first, and at two uploads at
+ * once those flushes held every thread of the pool while the chunks' writes queued behind them.
+ */
+const flushingPaths = new Set<string>();
+
+/**
  * Writes a stream into an open file from `start` on, in ~1 MiB `writev`s of the chunks as they
  * came (no copy), with one write in flight while the next batch gathers. A write per socket
  * read (what fs.createWriteStream does) cost a threadpool round trip and a syscall per 64 KiB,
@@ -23,7 +31,6 @@ export class BatchedFileWriter extends Writable {
   private position: number;
   private inFlight: Promise<void> = Promise.resolve();
   private unsynced = 0;
-  private syncing = false;
 
   /** `path` is the file's: its background flushes use a handle of their own. */
   constructor(
@@ -43,9 +50,7 @@ export class BatchedFileWriter extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.flush()
-      .then(() => this.inFlight)
-      .then(() => callback(), callback);
+    this.flushLast().then(() => callback(), callback);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -69,31 +74,55 @@ export class BatchedFileWriter extends Writable {
    * by then (completed and renamed, or cancelled) has nothing left to flush.
    */
   private syncAhead(): void {
-    if (this.syncing || this.unsynced < syncAheadBytes) return;
-    this.syncing = true;
+    if (this.unsynced < syncAheadBytes || flushingPaths.has(this.path)) return;
+    flushingPaths.add(this.path);
     this.unsynced = 0;
-    const done = (): void => void (this.syncing = false);
+    const done = (): void => void flushingPaths.delete(this.path);
     syncPath(this.path, { dataOnly: true }).then(done, done);
   }
 
-  /** Waits for the previous write (its error fails this one), then starts writing the batch. */
-  private async flush(): Promise<void> {
+  /**
+   * The last batch goes to the file beside the write still in flight, not after it (the two cover
+   * different bytes): the answer to a chunk waits for one write, not two in turn. On a chunked
+   * push that is once per request, where the bare limit's single stream pays it once per blob.
+   * Resolves once both have landed; the first failure is reported, after both have settled.
+   */
+  private async flushLast(): Promise<void> {
+    const previous = this.inFlight;
+    if (this.batchBytes > 0) {
+      this.inFlight = Promise.allSettled([previous, this.startWrite()]).then(([before, last]) => {
+        if (before.status === 'rejected') throw before.reason;
+        if (last.status === 'rejected') throw last.reason;
+      });
+      this.inFlight.catch(() => undefined);
+    }
     await this.inFlight;
-    if (this.batchBytes === 0) return;
+  }
+
+  /** Takes the gathered batch and starts writing it at the next position; its promise counts the bytes once written. */
+  private startWrite(): Promise<void> {
     const buffers = this.batch;
     const length = this.batchBytes;
     const position = this.position;
     this.batch = [];
     this.batchBytes = 0;
     this.position += length;
-    this.inFlight = writeAll(this.handle, buffers, position).then(() => {
+    const write = writeAll(this.handle, buffers, position).then(() => {
       this.bytesWritten += length;
       this.unsynced += length;
       this.syncAhead();
     });
+    write.catch(() => undefined);
+    return write;
+  }
+
+  /** Waits for the previous write (its error fails this one), then starts writing the batch. */
+  private async flush(): Promise<void> {
+    await this.inFlight;
+    if (this.batchBytes === 0) return;
     // Not awaited here: the next batch gathers meanwhile. Its failure is reported by the next
-    // flush or by _final; this only keeps it from counting as unhandled until then.
-    this.inFlight.catch(() => undefined);
+    // flush or by _final (startWrite only keeps it from counting as unhandled until then).
+    this.inFlight = this.startWrite();
   }
 }
 
