@@ -105,7 +105,9 @@ describe('commit trigger (push webhooks and branch-head polling)', () => {
     const gitlabBody = JSON.stringify({ object_kind: 'push', ref: 'refs/heads/main', before: commit, after: second, checkout_sha: second, project: { git_http_url: repoUrl, default_branch: 'main' }, repository: { git_http_url: repoUrl } });
     const gitlab = await deliver('app-build', { 'X-Gitlab-Event': 'Push Hook', 'X-Gitlab-Token': secret, 'X-Gitlab-Event-UUID': 'gl-1' }, gitlabBody);
     assert.equal(await verdictOf(gitlab), 'queued');
-    const wrongToken = await deliver('app-build', { 'X-Gitlab-Event': 'Push Hook', 'X-Gitlab-Token': `${secret.slice(0, -1)}0`, 'X-Gitlab-Event-UUID': 'gl-2' }, gitlabBody);
+    // One hex digit changed (to another: a secret ending in 0 made the "wrong" token the right one).
+    const wrongDigit = secret.endsWith('0') ? '1' : '0';
+    const wrongToken = await deliver('app-build', { 'X-Gitlab-Event': 'Push Hook', 'X-Gitlab-Token': `${secret.slice(0, -1)}${wrongDigit}`, 'X-Gitlab-Event-UUID': 'gl-2' }, gitlabBody);
     assert.equal(wrongToken.status, 401);
     assert.equal((await runsOf('app-build')).length, 2);
 
