@@ -5,7 +5,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BatchedFileWriter } from '../src/storage/filesystem/batched-file-writer.js';
+import { BatchedFileWriter, SyncAhead } from '../src/storage/filesystem/batched-file-writer.js';
 import { FileReadStream } from '../src/storage/filesystem/file-read-stream.js';
 
 /**
@@ -46,7 +46,7 @@ const server = createServer((req, res) => {
 async function receive(req: NodeJS.ReadableStream, tap: Transform, file: string): Promise<void> {
   const handle = await open(file, 'w');
   try {
-    await pipeline(req, tap, new BatchedFileWriter(handle, 0, file));
+    await pipeline(req, tap, new BatchedFileWriter(handle, 0, new SyncAhead(handle)));
     await handle.sync();
   } finally {
     await handle.close();

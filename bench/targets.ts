@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serverNodeFlags } from '../src/cli/node-flags.js';
 
 export interface Target {
   name: string;
@@ -47,10 +48,10 @@ function stopChild(child: ChildProcess): Promise<void> {
 export async function startBerthTarget(port: number, auth = true, env: NodeJS.ProcessEnv = {}): Promise<Target> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-berth-'));
   const nodeArgs = (process.env.BENCH_BERTH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  // As ./berth starts it (see the flag's reason there).
+  // As ./berth starts it.
   const child = spawn(
     process.execPath,
-    ['--no-memory-reducer', ...nodeArgs, cli, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'warn', '--auth', auth ? 'required' : 'none'],
+    [...serverNodeFlags, ...nodeArgs, cli, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--log-level', 'warn', '--auth', auth ? 'required' : 'none'],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BERTH_ADMIN_PASSWORD: berthCredentials.password, ...env } },
   );
   let log = '';

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --no-memory-reducer
+#!/usr/bin/env -S node --no-memory-reducer --initial-old-space-size=128
 import { Command, CommanderError } from 'commander';
 import { SettingsError } from '../config/settings.js';
 import { registerServeCommand } from './serve-command.js';

@@ -1,10 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, realpathSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot, tempDir } from '../helpers/berth-process.js';
+import { serverNodeFlags } from '../../src/cli/node-flags.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -60,5 +61,15 @@ describe('the ./berth launcher', () => {
     const rebuilt = await launch(['x']);
     assert.equal(rebuilt.stdout, '["x"]\n');
     assert.deepEqual(lines(rebuilt.stderr).map((line) => line.replace(/\d+s$/, 'Ns')), ['berth: building…', 'berth: built in Ns']);
+  });
+
+  it('runs Node with the server\'s V8 flags, the same list as the package bin\'s shebang', async () => {
+    const later = new Date(Date.now() + 10_000);
+    writeFileSync(mainFile(), 'declare const process: { execArgv: string[] };\nconsole.log(JSON.stringify(process.execArgv));\n');
+    utimesSync(mainFile(), later, later);
+    const { stdout } = await launch(['serve']);
+    assert.deepEqual(JSON.parse(stdout), serverNodeFlags);
+    const shebang = readFileSync(join(repoRoot, 'src/cli/main.ts'), 'utf8').split('\n')[0]!;
+    assert.equal(shebang, `#!/usr/bin/env -S node ${serverNodeFlags.join(' ')}`);
   });
 });

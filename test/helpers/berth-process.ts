@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import { OciClient } from './oci-client.js';
 import { spawnTracked, stopProcess, type CleanupScope } from './processes.js';
+import { serverNodeFlags } from '../../src/cli/node-flags.js';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const cliPath = join(repoRoot, 'dist/src/cli/main.js');
@@ -51,8 +52,8 @@ export async function startBerth(
 ): Promise<BerthProcess> {
   const dataDir = options.dataDir ?? tempDir('data');
   const dataDirFlag = options.omitDataDirFlag ? [] : ['--data-dir', dataDir];
-  // As ./berth starts it (see the flag's reason there).
-  const args = ['--no-memory-reducer', cliPath, 'serve', '--listen', '127.0.0.1:0', ...dataDirFlag, ...(options.args ?? [])];
+  // As ./berth starts it.
+  const args = [...serverNodeFlags, cliPath, 'serve', '--listen', '127.0.0.1:0', ...dataDirFlag, ...(options.args ?? [])];
   const child = spawnTracked(process.execPath, args, {
     // Rate limits off by default so suites that fire many requests are not throttled; the
     // rate-limit tests switch them on.

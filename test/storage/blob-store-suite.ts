@@ -85,6 +85,21 @@ export function blobStoreSuite(name: string, makeStore: () => Promise<BlobStore>
       assert.deepEqual(await readAll(await store.read(digestOf(data))), data);
     });
 
+    it('a chunk that fails part-way counts for nothing, and the next one goes on from the same offset', async () => {
+      const store = await makeStore();
+      const id = randomUUID();
+      const data = randomBytes(3 * 1024 * 1024);
+      await store.createUpload(id);
+      assert.equal(await store.appendUpload(id, 0, Readable.from([data.subarray(0, 1000)])), 1000);
+      const failing = new Readable({ read() {} });
+      failing.push(randomBytes(2 * 1024 * 1024));
+      setImmediate(() => failing.destroy(Object.assign(new Error('client went away'), { code: 'ECONNRESET' })));
+      await assert.rejects(store.appendUpload(id, 1000, failing), /client went away/);
+      assert.equal(await store.appendUpload(id, 1000, Readable.from([data.subarray(1000)])), data.length);
+      await store.commitUpload(id, digestOf(data));
+      assert.deepEqual(await readAll(await store.read(digestOf(data))), data);
+    });
+
     it('deleting an upload is idempotent', async () => {
       const store = await makeStore();
       const id = randomUUID();

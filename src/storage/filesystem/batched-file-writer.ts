@@ -1,19 +1,10 @@
 import type { FileHandle } from 'node:fs/promises';
-import { syncPath } from './file-sync.js';
 import { Writable } from 'node:stream';
 
 /** Bytes gathered before a write: request bodies arrive in ~64 KiB socket reads. */
 const batchSize = 1024 * 1024;
-/** Bytes written before the file is flushed to disk in the background (see syncAhead). */
+/** Bytes written before the file is flushed to disk in the background (see SyncAhead). */
 const syncAheadBytes = 8 * 1024 * 1024;
-
-/**
- * Files with a background flush running, whichever writer started it. Each chunk of a chunked
- * upload gets a writer of its own, and an 8 MiB chunk ends just as its flush starts: per writer,
- * the next chunk started a second flush of the same file beside the first, and at two uploads at
- * once those flushes held every thread of the pool while the chunks' writes queued behind them.
- */
-const flushingPaths = new Set<string>();
 
 /**
  * Writes a stream into an open file from `start` on, in ~1 MiB `writev`s of the chunks as they
@@ -30,13 +21,12 @@ export class BatchedFileWriter extends Writable {
   private batchBytes = 0;
   private position: number;
   private inFlight: Promise<void> = Promise.resolve();
-  private unsynced = 0;
 
-  /** `path` is the file's: its background flushes use a handle of their own. */
+  /** `syncAhead`: the file's background flushes, told of every write (one per file, shared by its writers). */
   constructor(
     private readonly handle: FileHandle,
     start: number,
-    private readonly path: string,
+    private readonly syncAhead: SyncAhead | null,
   ) {
     super({ highWaterMark: batchSize });
     this.position = start;
@@ -61,24 +51,6 @@ export class BatchedFileWriter extends Writable {
   /** Resolves once no write is in flight (whatever its outcome). */
   idle(): Promise<void> {
     return this.inFlight.catch(() => undefined);
-  }
-
-  /**
-   * Starts writing the file's dirty pages to disk while the body is still arriving, one flush at
-   * a time, not waited for. The fsync that makes the blob durable (when the upload completes)
-   * then has little left to write, instead of the whole layer at once after the last byte
-   * (256 MiB took ~1 s here, with the disk idle until then). Its errors are the final fsync's to
-   * report: a failed flush leaves the pages dirty, and that fsync fails on them.
-   * On a handle of its own: closing a handle waits for what runs on it, so an
-   * 8 MiB PATCH answered only once its own flush ended (the client idle meanwhile). A file gone
-   * by then (completed and renamed, or cancelled) has nothing left to flush.
-   */
-  private syncAhead(): void {
-    if (this.unsynced < syncAheadBytes || flushingPaths.has(this.path)) return;
-    flushingPaths.add(this.path);
-    this.unsynced = 0;
-    const done = (): void => void flushingPaths.delete(this.path);
-    syncPath(this.path, { dataOnly: true }).then(done, done);
   }
 
   /**
@@ -109,8 +81,7 @@ export class BatchedFileWriter extends Writable {
     this.position += length;
     const write = writeAll(this.handle, buffers, position).then(() => {
       this.bytesWritten += length;
-      this.unsynced += length;
-      this.syncAhead();
+      this.syncAhead?.wrote(length);
     });
     write.catch(() => undefined);
     return write;
@@ -123,6 +94,36 @@ export class BatchedFileWriter extends Writable {
     // Not awaited here: the next batch gathers meanwhile. Its failure is reported by the next
     // flush or by _final (startWrite only keeps it from counting as unhandled until then).
     this.inFlight = this.startWrite();
+  }
+}
+
+/**
+ * Starts writing a file's dirty pages to disk while more bytes are still arriving, one flush at a
+ * time, not waited for. The fsync that makes a blob durable (when its upload completes) then has
+ * little left to write, instead of the whole layer at once after the last byte (256 MiB took ~1 s
+ * here, with the disk idle until then). Its errors are the final fsync's to report: a failed
+ * flush leaves the pages dirty, and that fsync fails on them.
+ * One per file, however many writers it has: each chunk of a chunked upload gets a writer of its
+ * own, and an 8 MiB chunk ends just as its flush starts. With a flusher per writer, the next chunk
+ * started a second flush of the same file beside the first, and at two uploads at once those
+ * flushes held every thread of the pool while the chunks' writes queued behind them.
+ * On the file's own handle: whoever closes it waits for a flush in flight (FileHandle.close does),
+ * so the handle must outlive the requests that write to it (see OpenUploadFiles).
+ */
+export class SyncAhead {
+  private unsynced = 0;
+  private flushing = false;
+
+  constructor(private readonly handle: FileHandle) {}
+
+  /** Counts bytes written to the file; past 8 MiB not yet flushed, starts a flush unless one runs. */
+  wrote(bytes: number): void {
+    this.unsynced += bytes;
+    if (this.unsynced < syncAheadBytes || this.flushing) return;
+    this.flushing = true;
+    this.unsynced = 0;
+    const done = (): void => void (this.flushing = false);
+    this.handle.datasync().then(done, done);
   }
 }
 

@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { AppendOptions, BlobStore, ByteRange } from '../blob-store.js';
 import { guardErrors } from '../../streams/request-body.js';
 import { BatchedFileWriter } from './batched-file-writer.js';
+import { OpenUploadFiles } from './open-upload-files.js';
 import { FileReadStream } from './file-read-stream.js';
 import { syncPath } from './file-sync.js';
 
@@ -24,8 +25,7 @@ export class FilesystemBlobStore implements BlobStore {
   private readonly uploadsDir: string;
   private readonly tmpDir: string;
   private readonly knownDirs = new Set<string>();
-  /** Uploads whose last append already made them durable (nothing written since): commit skips its fsync. */
-  private readonly durableUploads = new Set<string>();
+  private readonly openUploads = new OpenUploadFiles();
 
   constructor(root: string) {
     this.blobsDir = join(root, 'blobs');
@@ -99,33 +99,38 @@ export class FilesystemBlobStore implements BlobStore {
   async appendUpload(id: string, offset: number, data: Readable, options: AppendOptions = {}): Promise<number> {
     const path = this.uploadPath(id);
     guardErrors(data);
-    this.durableUploads.delete(id);
-    // One handle for the whole chunk: truncate, the writes, the fsync of a last chunk, and the
-    // truncate of a failure. At offset 0 the open creates or empties the file.
-    const handle = await open(path, offset === 0 ? 'w' : 'r+');
+    // Kept open across the upload's chunks (see OpenUploadFiles): the first chunk creates the file.
+    const file = await this.openUploads.acquire(path, offset);
     try {
-      // Bytes past the offset (a chunk cut short by a crash) go. Only when there are any: a
-      // truncate is a metadata write of the inode, which the previous chunk's background flush
-      // (see BatchedFileWriter) may still be writing out.
-      if (offset > 0 && (await handle.stat()).size > offset) await handle.truncate(offset);
+      file.durable = false;
+      // Bytes past the offset (a chunk cut short by a crash, or refused) go first.
+      if (file.size > offset) {
+        await file.handle.truncate(offset);
+        file.size = offset;
+      }
       // No fsync per chunk: bytes lost to a power cut are caught when the digest is verified at
       // completion (the hash is rebuilt from disk after a restart). commitUpload syncs once.
-      const out = new BatchedFileWriter(handle, offset, path);
+      const out = new BatchedFileWriter(file.handle, offset, file.syncAhead);
       try {
         await pipeline(data, out);
       } catch (error) {
         // A failed chunk never counts, so its bytes are only taking space (a full disk, an abort).
         await out.idle();
-        await handle.truncate(offset).catch(() => undefined);
+        await file.handle.truncate(offset).then(
+          () => void (file.size = offset),
+          // The size is unknown now: the next chunk reopens the file and reads it from disk.
+          () => this.openUploads.drop(path),
+        );
         throw error;
       }
+      file.size = offset + out.bytesWritten;
       if (options.last) {
-        await handle.sync();
-        this.durableUploads.add(id);
+        await file.handle.sync();
+        file.durable = true;
       }
-      return offset + out.bytesWritten;
+      return file.size;
     } finally {
-      await handle.close();
+      await this.openUploads.release(file);
     }
   }
 
@@ -135,12 +140,20 @@ export class FilesystemBlobStore implements BlobStore {
 
   async commitUpload(id: string, digest: string): Promise<void> {
     const path = this.uploadPath(id);
-    if (!this.durableUploads.delete(id)) await syncOrCreate(path);
+    const file = this.openUploads.take(path);
+    if (file === null) await syncOrCreate(path);
+    else {
+      try {
+        if (!file.durable) await file.handle.sync();
+      } finally {
+        await file.handle.close();
+      }
+    }
     await this.moveIntoPlace(path, digest);
   }
 
   async deleteUpload(id: string): Promise<void> {
-    this.durableUploads.delete(id);
+    await this.openUploads.drop(this.uploadPath(id)).catch(() => undefined);
     try {
       await unlink(this.uploadPath(id));
     } catch (error) {
