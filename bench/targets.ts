@@ -93,11 +93,12 @@ export async function startDistributionTarget(port: number): Promise<Target> {
 
 /**
  * The bare limits of the blob path (see bare-server.ts), in a process of its own like the
- * registries, so the client's work never shares its thread.
+ * registries, so the client's work never shares its thread; with Berth's V8 flags, so the gap is
+ * Berth's code, not the runtime's settings.
  */
 export async function startBareTarget(port: number): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-bare-'));
-  const child = spawn(process.execPath, [bareServer, String(port), dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...serverNodeFlags, bareServer, String(port), dir], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   const url = `http://127.0.0.1:${port}`;
